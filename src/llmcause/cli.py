@@ -1,0 +1,243 @@
+"""The `llmcause` command: `ate`, `tour`, and each stage's commands.
+
+Exit codes: 0 done; 2 bad input or usage (one plain line on stderr, no
+traceback); 1 an internal error (set LLMCAUSE_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from . import __version__
+from .clikit import data_errors, emit, print_warnings, stdout_console
+from .io import DataError, binary_column, check_output_path, covariate_matrix, label_column, numeric_column, \
+    parse_list, read_table, require_columns
+from .tour import STAGES
+
+try:  # recent typer vendors click; older releases depend on it
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - depends on the installed typer
+    import click.exceptions as _click_exc
+
+_EXIT = tuple({typer.Exit, getattr(_click_exc, "Exit", typer.Exit)})
+_ABORT = tuple({typer.Abort, getattr(_click_exc, "Abort", typer.Abort)})
+
+app = typer.Typer(
+    name="llmcause",
+    help="Causal answers to LLM development questions: estimates with honest intervals, the naive answer "
+         "beside them, and diagnostics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmcause {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                          help="Print the version and exit.")] = None) -> None:
+    """Causal inference for LLM development and evaluation."""
+
+
+class Method(str, Enum):
+    aipw = "aipw"
+    ipw = "ipw"
+    ra = "ra"
+    dim = "dim"
+
+
+class Estimand(str, Enum):
+    ate = "ate"
+    att = "att"
+
+
+class Learner(str, Enum):
+    linear = "linear"
+    boosting = "boosting"
+
+
+@app.command("ate")
+def ate_command(
+    data: Annotated[str, typer.Argument(help="CSV, TSV, JSONL, JSON or Parquet file, one row per unit.")],
+    treatment: Annotated[str, typer.Option("--treatment", "-t", help="Binary treatment column (0/1, true/false).")],
+    outcome: Annotated[str, typer.Option("--outcome", "-y", help="Numeric outcome column.")],
+    covariates: Annotated[Optional[str], typer.Option("--covariates", "-x",
+                          help="Comma-separated confounder columns (text columns are one-hot encoded).")] = None,
+    method: Annotated[Method, typer.Option(help="aipw (cross-fitted, doubly robust), ipw (normalised), "
+                                                "ra (OLS regression adjustment) or dim (difference in means).")]
+    = Method.aipw,
+    estimand: Annotated[Estimand, typer.Option(help="ate: effect on everyone; att: effect on the treated.")]
+    = Estimand.ate,
+    cluster: Annotated[Optional[str], typer.Option(help="Cluster column (e.g. prompt id): cluster-robust SEs, "
+                                                        "folds keep clusters together.")] = None,
+    folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds.")] = 5,
+    learner: Annotated[Learner, typer.Option(help="Nuisance models: linear (ridge + logistic) or boosting "
+                                                  "(histogram gradient boosting).")] = Learner.linear,
+    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip].")] = 0.01,
+    level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")] = None,
+) -> None:
+    """Average effect of a binary TREATMENT on an OUTCOME, adjusting for COVARIATES.
+
+    The naive difference in means is reported beside the causal estimate.
+    """
+    from .core.ate import aipw, difference_in_means, ipw, regression_adjustment
+
+    check_output_path(report, "--report")
+    df = read_table(data)
+    cov_names = parse_list(covariates, "--covariates")
+    wanted = [treatment, outcome, *cov_names, *([cluster] if cluster else [])]
+    require_columns(df, wanted)
+    if treatment == outcome or treatment in cov_names or outcome in cov_names:
+        raise DataError("--treatment, --outcome and --covariates must name different columns")
+    a = binary_column(df, treatment)
+    y = numeric_column(df, outcome)
+    n1, n0 = int(a.sum()), int((1 - a).sum())
+    src = data
+    if n1 == 0 or n0 == 0:
+        value = 1 if n0 == 0 else 0
+        raise DataError(f"{src}: column {treatment!r} is constant ({value} in every row); an effect needs "
+                        "both treated and control rows")
+    clusters = label_column(df, cluster) if cluster else None
+    if method != Method.dim:
+        if not cov_names:
+            raise DataError(f"--method {method.value} needs --covariates (the confounders to adjust for)")
+        X, x_names = covariate_matrix(df, cov_names)
+        need = folds + 1 if method in (Method.aipw, Method.ipw) else X.shape[1] + 2
+        for arm, count in (("treated", n1), ("control", n0)):
+            if count < need:
+                raise DataError(f"{src}: column {treatment!r} has only {count} {arm} rows; {method.value} needs at "
+                                f"least {need}" + (" (lower --folds)" if method != Method.ra else ""))
+        if clusters is not None and len(set(clusters)) < folds:
+            raise DataError(f"{src}: column {cluster!r} has {len(set(clusters))} clusters, fewer than --folds {folds}")
+    with data_errors(src):
+        naive = difference_in_means(y, a, cluster=clusters, level=level)
+        if method == Method.dim:
+            estimates = [naive]
+        else:
+            outcome_model, propensity_model = _learners(learner, y)
+            if method == Method.aipw:
+                est = aipw(y, a, X, estimand=estimand.value, outcome_model=outcome_model,
+                           propensity_model=propensity_model, n_folds=folds, cluster=clusters, clip=clip,
+                           seed=seed, level=level, covariate_names=x_names)
+            elif method == Method.ipw:
+                est = ipw(y, a, X, estimand=estimand.value, propensity_model=propensity_model, n_folds=folds,
+                          cluster=clusters, clip=clip, seed=seed, level=level, covariate_names=x_names)
+            else:
+                est = regression_adjustment(y, a, X, estimand=estimand.value, cluster=clusters, level=level)
+            estimates = [est, naive]
+    from .core.estimate import EstimateTable
+
+    table = EstimateTable(estimates)
+    emit(table, command="ate", as_json=json_out, report=report,
+         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})")
+
+
+def _learners(learner: Learner, y):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from .core.ate import default_outcome_model, default_propensity_model
+
+    if learner == Learner.linear:
+        return default_outcome_model(), default_propensity_model()
+    return HistGradientBoostingRegressor(random_state=0), HistGradientBoostingClassifier(random_state=0)
+
+
+@app.command("tour")
+def tour_command(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller worlds: finishes in under a minute.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for every world.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")] = None,
+) -> None:
+    """Run the showcase of every stage on built-in worlds with known truth."""
+    from .progress import progress, progress_enabled
+    from .tour import available_stages, rich_tour_table, run_tour, tour_estimates
+
+    check_output_path(report, "--report")
+    stages = ["engine", *available_stages()]
+    with progress(len(stages), "tour", enabled=progress_enabled(json_out)) as advance:
+        rows = []
+        for stage in stages:
+            rows.extend(run_tour(quick=quick, seed=seed, stages=[stage]))
+            advance(1)
+    table = tour_estimates(rows)
+    truth = {f"{r.causal.name} ({r.causal.method})": r.truth for r in rows if r.truth is not None}
+    if report is not None or json_out:
+        emit(table, command="tour", as_json=json_out, report=report, title="llmcause tour", truth=truth)
+        if json_out:
+            return
+    console = stdout_console()
+    console.print(rich_tour_table(rows))
+    if not report:
+        print_warnings(table.warnings)
+
+
+def _mount_stages() -> None:
+    """Attach `llmcause <stage> ...` for every stage package that ships a cli module."""
+    for stage in STAGES:
+        if importlib.util.find_spec(f"llmcause.{stage}") is None:
+            continue
+        if importlib.util.find_spec(f"llmcause.{stage}.cli") is None:
+            continue
+        module = importlib.import_module(f"llmcause.{stage}.cli")
+        app.add_typer(module.app, name=stage)
+
+
+_mount_stages()
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code (no sys.exit), for tests and `main`."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="llmcause", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
+        sys.stderr.write("aborted\n")
+        return 1
+    except getattr(_click_exc, "NoArgsIsHelpError", ()) as exc:  # bare `llmcause` or `llmcause <stage>`
+        sys.stdout.write(exc.format_message() + "\n")
+        return 0
+    except _click_exc.ClickException as exc:
+        sys.stderr.write(f"error: {_one_line(exc.format_message())}\n")
+        return 2
+    except DataError as exc:
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 2
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # an internal error: say so plainly; the traceback on request
+        if os.environ.get("LLMCAUSE_DEBUG"):
+            raise
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                         "(set LLMCAUSE_DEBUG=1 for a traceback)\n")
+        return 1
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())

@@ -1,0 +1,66 @@
+"""Plumbing shared by every command: printing tables or JSON, writing reports, errors.
+
+Stage command modules use these so that all commands behave alike: one JSON
+document on stdout under ``--json``; a rich table and warnings otherwise;
+reports written atomically; bad input raised as `DataError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from .core.estimate import EstimateTable
+from .io import DataError, check_output_path, source_of
+
+__all__ = ["DataError", "emit", "check_output_path", "data_errors", "print_warnings", "stdout_console"]
+
+
+def stdout_console():
+    from rich.console import Console
+
+    # On a terminal rich uses its width; piped output gets a fixed, wide table instead of 80 columns.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(stderr=True)
+    for w in warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(str(w))}")
+
+
+def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, report: str | Path | None = None,
+         sections: Iterable = (), truth: Mapping[str, float] | None = None, intro: str | None = None,
+         argv: list[str] | None = None) -> None:
+    """Write the report (if asked), then print JSON or a table with its warnings."""
+    if report is not None:
+        from .report import write_report
+
+        cmdline = "llmcause " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_report(report, table, title=title, command=cmdline, sections=list(sections), truth=truth, intro=intro)
+    if as_json:
+        sys.stdout.write(table.to_json(command) + "\n")
+        sys.stdout.flush()
+        return
+    console = stdout_console()
+    console.print(table.rich_table(title=title))
+    print_warnings(table.warnings)
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
+
+
+@contextmanager
+def data_errors(df_or_source) -> Iterator[None]:
+    """Turn ValueErrors raised by estimators on this data into DataError naming the source."""
+    src = df_or_source if isinstance(df_or_source, str) else source_of(df_or_source)
+    try:
+        yield
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(f"{src}: {exc}") from None

@@ -1,0 +1,125 @@
+"""Diagnostics that say when not to trust a weighted estimate: overlap, ESS, balance.
+
+Overlap problems are reported, never silently fixed: the share of clipped
+propensities, the propensity range, Kish's effective sample size per arm,
+and standardized mean differences of the covariates before and after
+weighting (Austin & Stuart 2015; a |SMD| above 0.1 is the usual alarm).
+Trimming to [0.1, 0.9] (Crump et al. 2009) would change the estimand, so
+llmcause clips (keeps every row) and says how much it clipped.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+SMD_ALARM = 0.1
+ESS_ALARM = 0.1  # fraction of an arm's rows
+CLIP_ALARM = 0.01  # share of rows whose propensity was clipped
+
+
+def kish_ess(weights: np.ndarray) -> float:
+    """Kish's effective sample size (Σw)²/Σw²."""
+    w = np.asarray(weights, dtype=float)
+    ss = float(np.sum(w * w))
+    return float(np.sum(w) ** 2 / ss) if ss > 0 else 0.0
+
+
+def standardized_mean_differences(X: np.ndarray, treated: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(mean₁ − mean₀)/√((s₁² + s₀²)/2) per column, means weighted when ``weights`` is given.
+
+    The denominator always uses the unweighted arm variances, so before and
+    after weighting are on the same scale.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    t = np.asarray(treated, dtype=bool)
+    w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=float)
+    m1 = np.average(X[t], axis=0, weights=w[t])
+    m0 = np.average(X[~t], axis=0, weights=w[~t])
+    pooled = np.sqrt((X[t].var(axis=0, ddof=1) + X[~t].var(axis=0, ddof=1)) / 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smd = np.where(pooled > 0, (m1 - m0) / pooled, 0.0)
+    return smd
+
+
+def balancing_weights(propensity: np.ndarray, treated: np.ndarray, estimand: str = "ate") -> np.ndarray:
+    """Inverse-propensity weights: 1/e and 1/(1−e) for the ATE; 1 and e/(1−e) for the ATT."""
+    e = np.asarray(propensity, dtype=float)
+    t = np.asarray(treated, dtype=bool)
+    if estimand == "ate":
+        return np.where(t, 1.0 / e, 1.0 / (1.0 - e))
+    if estimand == "att":
+        return np.where(t, 1.0, e / (1.0 - e))
+    raise ValueError(f"unknown estimand {estimand!r}")
+
+
+def overlap_report(
+    propensity_raw: np.ndarray,
+    treated: np.ndarray,
+    *,
+    clip: float,
+    estimand: str = "ate",
+    X: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
+) -> tuple[dict, list[str]]:
+    """Overlap diagnostics for a binary treatment, and plain-language warnings.
+
+    Returns (diagnostics, warnings). Diagnostics: the raw propensity range,
+    the clip bound and share of rows clipped, Kish ESS per arm (absolute and
+    as a fraction of the arm), and, given covariates, the largest |SMD|
+    before and after weighting (with the per-covariate values).
+    """
+    e_raw = np.asarray(propensity_raw, dtype=float)
+    t = np.asarray(treated, dtype=bool)
+    e = np.clip(e_raw, clip, 1.0 - clip)
+    clipped = (e_raw < clip) | (e_raw > 1.0 - clip)
+    w = balancing_weights(e, t, estimand)
+    n1, n0 = int(t.sum()), int((~t).sum())
+    ess1, ess0 = kish_ess(w[t]), kish_ess(w[~t])
+    diag: dict = {
+        "propensity_min": float(e_raw.min()),
+        "propensity_max": float(e_raw.max()),
+        "clip": float(clip),
+        "share_clipped": float(clipped.mean()),
+        "n_treated": n1,
+        "n_control": n0,
+        "ess_treated": ess1,
+        "ess_control": ess0,
+        "ess_treated_fraction": ess1 / n1 if n1 else 0.0,
+        "ess_control_fraction": ess0 / n0 if n0 else 0.0,
+        "max_weight": float(w.max()),
+    }
+    warnings: list[str] = []
+    if diag["share_clipped"] > CLIP_ALARM:
+        warnings.append(
+            f"poor overlap: {diag['share_clipped']:.1%} of propensities lay outside [{clip:g}, {1 - clip:g}] "
+            f"and were clipped (range {diag['propensity_min']:.3g} to {diag['propensity_max']:.3g}); "
+            "estimates there lean on the outcome model"
+        )
+    for arm, frac, ess in (("treated", diag["ess_treated_fraction"], ess1), ("control", diag["ess_control_fraction"], ess0)):
+        if estimand == "att" and arm == "treated":
+            continue
+        if frac < ESS_ALARM:
+            warnings.append(
+                f"poor overlap: the {arm} arm's effective sample size after weighting is {ess:.0f} "
+                f"({frac:.1%} of its rows); a few rows carry the estimate"
+            )
+    if X is not None:
+        X = np.asarray(X, dtype=float)
+        before = standardized_mean_differences(X, t)
+        after = standardized_mean_differences(X, t, w)
+        labels = list(names) if names is not None else [f"x{j}" for j in range(X.shape[1])]
+        diag["max_abs_smd_before"] = float(np.max(np.abs(before))) if before.size else 0.0
+        diag["max_abs_smd_after"] = float(np.max(np.abs(after))) if after.size else 0.0
+        diag["smd_before"] = {k: float(v) for k, v in zip(labels, before)}
+        diag["smd_after"] = {k: float(v) for k, v in zip(labels, after)}
+        if diag["max_abs_smd_after"] > SMD_ALARM:
+            worst = labels[int(np.argmax(np.abs(after)))]
+            warnings.append(
+                f"imbalance after weighting: |SMD| of {worst!s} is {diag['max_abs_smd_after']:.2f} (> {SMD_ALARM}); "
+                "the propensity model may be misspecified"
+            )
+    return diag, warnings

@@ -1,0 +1,327 @@
+"""Reading tables and checking columns, with errors that name the file, column and row.
+
+Supported inputs: CSV, TSV, JSON Lines, JSON (records or columns), Parquet
+(each optionally .gz/.bz2/.xz/.zip compressed, except Parquet), or a pandas
+DataFrame. Rows in messages are counted from 1 over the data rows (the
+header line is not counted).
+
+Every problem with the user's data raises `DataError`, whose message is one
+plain sentence; the command line turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+_COMPRESSION = (".gz", ".bz2", ".xz", ".zip")
+SOURCE_ATTR = "llmcause_source"
+
+
+class DataError(ValueError):
+    """Bad user data or usage: one plain message naming the file, column and row."""
+
+
+def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = None) -> pd.DataFrame:
+    """Read a table from a path (format from its extension) or copy a DataFrame.
+
+    The result remembers where it came from (``source_of(df)``) so that later
+    column checks can name the file. The caller's DataFrame is never modified.
+    """
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+        df.attrs[SOURCE_ATTR] = name or source.attrs.get(SOURCE_ATTR, "data")
+        if df.shape[0] == 0:
+            raise DataError(f"{df.attrs[SOURCE_ATTR]}: the table has no rows")
+        return df
+    path = Path(source)
+    label = name or str(source)
+    if not path.exists():
+        raise DataError(f"{label}: no such file")
+    if path.is_dir():
+        raise DataError(f"{label}: is a directory, not a data file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{label}: permission denied")
+    if path.stat().st_size == 0:
+        raise DataError(f"{label}: the file is empty")
+    fmt = _format_of(path, label)
+    try:
+        if fmt == "csv":
+            df = pd.read_csv(path)
+        elif fmt == "tsv":
+            df = pd.read_csv(path, sep="\t")
+        elif fmt == "jsonl":
+            df = _read_jsonl(path, label)
+        elif fmt == "json":
+            df = _read_json(path, label)
+        else:
+            df = pd.read_parquet(path)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: the file has no columns") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{label}: the file is not text in UTF-8 (is it really {fmt.upper()}?)") from None
+    except (pd.errors.ParserError, ValueError, OSError, ImportError) as exc:
+        raise DataError(f"{label}: could not read as {fmt.upper()}: {_first_line(exc)}") from None
+    except Exception as exc:  # pyarrow raises its own types for corrupt files
+        raise DataError(f"{label}: could not read as {fmt.upper()}: {_first_line(exc)}") from None
+    if df.shape[0] == 0:
+        raise DataError(f"{label}: the table has no data rows")
+    df.columns = [str(c) for c in df.columns]
+    df.attrs[SOURCE_ATTR] = label
+    return df
+
+
+def source_of(df: pd.DataFrame) -> str:
+    """The name of the file (or ``data``) a table was read from."""
+    return str(df.attrs.get(SOURCE_ATTR, "data"))
+
+
+def parse_list(text: str | None, option: str = "") -> list[str]:
+    """Split ``"a,b, c"`` into names; empty pieces are an error."""
+    if text is None:
+        return []
+    parts = [p.strip() for p in str(text).split(",")]
+    if any(p == "" for p in parts):
+        raise DataError(f"{option or 'list'}: empty name in {text!r}")
+    return parts
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], *, option: dict[str, str] | None = None) -> None:
+    """Raise DataError naming the first column that the table lacks."""
+    src = source_of(df)
+    for col in columns:
+        if col not in df.columns:
+            hint = f" (given to {option[col]})" if option and col in option else ""
+            available = ", ".join(map(str, list(df.columns)[:12]))
+            more = ", ..." if df.shape[1] > 12 else ""
+            raise DataError(f"{src}: no column {col!r}{hint}; the columns are: {available}{more}")
+
+
+def numeric_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False, lower: float | None = None,
+                   upper: float | None = None, lower_open: bool = False, upper_open: bool = False,
+                   what: str = "a number") -> np.ndarray:
+    """The column as float64, checked: numbers only, finite, optional bounds.
+
+    Missing cells are an error unless ``allow_missing`` (then they are NaN).
+    Bounds are inclusive unless ``lower_open``/``upper_open``.
+    """
+    require_columns(df, [col])
+    src = source_of(df)
+    raw = df[col]
+    if raw.dtype == bool:
+        values = raw.to_numpy(dtype=float)
+    else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    present = raw.notna().to_numpy()
+    bad = np.flatnonzero(present & np.isnan(values))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not {what}")
+    missing = np.flatnonzero(~present)
+    if missing.size and not allow_missing:
+        raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing "
+                        f"({missing.size} missing in all)")
+    inf = np.flatnonzero(np.isinf(values))
+    if inf.size:
+        raise DataError(f"{src}: column {col!r}, row {int(inf[0]) + 1}: value is infinite")
+    finite = ~np.isnan(values)
+    if lower is not None:
+        out = finite & ((values <= lower) if lower_open else (values < lower))
+        _raise_first(out, values, src, col, f"{'above' if lower_open else 'at least'} {lower:g}")
+    if upper is not None:
+        out = finite & ((values >= upper) if upper_open else (values > upper))
+        _raise_first(out, values, src, col, f"{'below' if upper_open else 'at most'} {upper:g}")
+    return values
+
+
+_TRUE = {"1", "1.0", "true", "t", "yes", "y"}
+_FALSE = {"0", "0.0", "false", "f", "no", "n"}
+
+
+def binary_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False) -> np.ndarray:
+    """The column as 0/1 floats. Accepts booleans, 0/1 numbers and true/false, yes/no text."""
+    require_columns(df, [col])
+    src = source_of(df)
+    raw = df[col]
+    present = raw.notna().to_numpy()
+    missing = np.flatnonzero(~present)
+    if missing.size and not allow_missing:
+        raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing")
+    out = np.full(raw.shape[0], np.nan)
+    if raw.dtype == bool:
+        return raw.to_numpy(dtype=float)
+    numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    text = raw.astype(str).str.strip().str.lower().to_numpy()
+    is_true = np.where(np.isnan(numeric), np.isin(text, list(_TRUE)), numeric == 1)
+    is_false = np.where(np.isnan(numeric), np.isin(text, list(_FALSE)), numeric == 0)
+    bad = np.flatnonzero(present & ~is_true & ~is_false)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not binary (use 0/1 or true/false)")
+    out[is_true & present] = 1.0
+    out[is_false & present] = 0.0
+    return out
+
+
+def label_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False) -> np.ndarray:
+    """The column as labels (strings), checked for missing values."""
+    require_columns(df, [col])
+    src = source_of(df)
+    raw = df[col]
+    missing = np.flatnonzero(raw.isna().to_numpy())
+    if missing.size and not allow_missing:
+        raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing")
+    return raw.astype(object).where(raw.notna(), None).map(lambda v: None if v is None else str(v)).to_numpy()
+
+
+def covariate_matrix(df: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Covariates as a float matrix. Text columns are one-hot encoded (first level dropped).
+
+    Missing or infinite values are errors naming the column and row. Returns
+    the matrix and the names of its columns.
+    """
+    require_columns(df, columns)
+    src = source_of(df)
+    blocks, names = [], []
+    for col in columns:
+        raw = df[col]
+        missing = np.flatnonzero(raw.isna().to_numpy())
+        if missing.size:
+            raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing")
+        numeric = pd.to_numeric(raw, errors="coerce") if raw.dtype != bool else raw.astype(float)
+        if numeric.notna().all():
+            blocks.append(numeric_column(df, col)[:, None])
+            names.append(col)
+            continue
+        levels = sorted(raw.astype(str).unique())
+        if len(levels) > 200:
+            i = int(np.flatnonzero(numeric.isna().to_numpy())[0])
+            raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not a number, and the column "
+                            f"has {len(levels)} distinct text values (too many to one-hot encode)")
+        text = raw.astype(str).to_numpy()
+        for level in levels[1:]:
+            blocks.append((text == level).astype(float)[:, None])
+            names.append(f"{col}={level}")
+    if not blocks:
+        return np.zeros((df.shape[0], 0)), []
+    return np.hstack(blocks), names
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file all at once: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def check_output_path(path: str | os.PathLike | None, option: str) -> None:
+    """Fail early (before any work) when an output file cannot be written."""
+    if path is None:
+        return
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise DataError(f"{option} {path}: is a directory")
+    if not parent.exists():
+        raise DataError(f"{option} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"{option} {path}: folder {parent} is not writable")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _format_of(path: Path, label: str) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSION:
+        suffixes = suffixes[:-1]
+    ext = suffixes[-1] if suffixes else ""
+    if ext not in FORMATS:
+        raise DataError(f"{label}: unknown file type {ext or '(none)'!r}; use .csv, .tsv, .jsonl, .json or .parquet")
+    return FORMATS[ext]
+
+
+def _open_text(path: Path):
+    import bz2
+    import gzip
+    import lzma
+
+    ext = path.suffix.lower()
+    if ext == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    if ext == ".bz2":
+        return bz2.open(path, "rt", encoding="utf-8")
+    if ext == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _read_jsonl(path: Path, label: str) -> pd.DataFrame:
+    if path.suffix.lower() == ".zip":
+        return pd.read_json(path, lines=True)
+    records = []
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{label}: line {lineno} is not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{label}: line {lineno} is not a JSON object")
+            records.append(rec)
+    if not records:
+        raise DataError(f"{label}: the file has no records")
+    return pd.DataFrame.from_records(records)
+
+
+def _read_json(path: Path, label: str) -> pd.DataFrame:
+    if path.suffix.lower() == ".zip":
+        return pd.read_json(path)
+    with _open_text(path) as fh:
+        try:
+            obj = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{label}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if isinstance(obj, list):
+        if not all(isinstance(r, dict) for r in obj):
+            bad = next(i for i, r in enumerate(obj) if not isinstance(r, dict))
+            raise DataError(f"{label}: record {bad + 1} is not a JSON object")
+        return pd.DataFrame.from_records(obj)
+    if isinstance(obj, dict):
+        if all(isinstance(v, list) for v in obj.values()):
+            lengths = {len(v) for v in obj.values()}
+            if len(lengths) > 1:
+                raise DataError(f"{label}: the columns have different lengths {sorted(lengths)}")
+            return pd.DataFrame(obj)
+        for key in ("records", "data", "rows"):
+            if isinstance(obj.get(key), list):
+                return pd.DataFrame.from_records(obj[key])
+    raise DataError(f"{label}: expected a list of records or an object of columns")
+
+
+def _raise_first(mask: np.ndarray, values: np.ndarray, src: str, col: str, bound: str) -> None:
+    bad = np.flatnonzero(mask)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {values[i]:g} is out of range (must be {bound})")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

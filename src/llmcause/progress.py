@@ -1,0 +1,29 @@
+"""Progress bars for long work: shown on a terminal, never under --json or when stdout is piped."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+def progress_enabled(as_json: bool = False) -> bool:
+    """True when a bar may be drawn: stdout is a terminal and no JSON is being printed."""
+    return (not as_json) and sys.stdout.isatty()
+
+
+@contextmanager
+def progress(total: int | None, description: str, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(k=1)``; draws a transient rich bar on stderr when enabled."""
+    if enabled is None:
+        enabled = progress_enabled()
+    if not enabled:
+        yield lambda k=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda k=1: bar.advance(task, k)

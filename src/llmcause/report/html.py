@@ -1,0 +1,155 @@
+"""Render an `EstimateTable` as one self-contained HTML file (plots inline as PNG data URIs).
+
+Every string that came from the user (names, column values, warnings) is
+HTML-escaped; nothing is fetched from the network when the file is opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..core.estimate import EstimateTable, to_jsonable
+from ..io import write_text_atomic
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1000px;color:#222;
+line-height:1.45;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
+th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.naive td{color:#777}
+.warn{background:#fff6e0;border-left:4px solid #e0a800;padding:.5em 1em}
+code{background:#f4f4f4;padding:0 .2em}
+details{margin:.3em 0}summary{cursor:pointer}
+img{max-width:100%}
+"""
+
+
+@dataclass
+class ReportSection:
+    """An extra section: a heading with any of text, a figure, a table (DataFrame) or trusted HTML."""
+
+    title: str
+    text: str | None = None
+    figure: Any = None  # a matplotlib Figure
+    frame: Any = None  # a pandas DataFrame
+    html: str | None = None  # trusted markup built by llmcause itself (must escape user strings)
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+def figure_to_data_uri(fig) -> str:
+    """A matplotlib figure as a PNG data URI (no metadata, so the bytes are reproducible)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render_report(table: EstimateTable, *, title: str, command: str | None = None,
+                  sections: Iterable[ReportSection] = (), truth: Mapping[str, float] | None = None,
+                  intro: str | None = None) -> str:
+    """The report as an HTML string."""
+    from .. import __version__
+
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+             f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    meta = f"llmcause {e(__version__)}"
+    if command:
+        meta += f" · <code>{e(command)}</code>"
+    parts.append(f"<p>{meta}</p>")
+    if intro:
+        parts.append(f"<p>{e(intro)}</p>")
+    if table.warnings:
+        items = "".join(f"<li>{e(w)}</li>" for w in table.warnings)
+        parts.append(f"<h2>Warnings</h2><div class='warn'><ul>{items}</ul></div>")
+    if len(table):
+        ax = table.plot(truth=truth)
+        parts.append("<h2>Estimates</h2>")
+        parts.append(f"<img alt='forest plot of the estimates' src='{figure_to_data_uri(ax.figure)}'>")
+        if truth:
+            parts.append("<p>Red crosses mark the known true values; grey lines are naive estimates.</p>")
+        parts.append(_estimates_table(table, truth))
+        parts.append("<h2>Diagnostics</h2>")
+        for est in table:
+            if est.diagnostics:
+                label = f"{est.name} ({est.method})"
+                parts.append(f"<details><summary>{e(label)}</summary>{_mapping_table(to_jsonable(est.diagnostics))}"
+                             "</details>")
+    for sec in sections:
+        parts.append(f"<h2>{e(sec.title)}</h2>")
+        if sec.text:
+            parts.append(f"<p>{e(sec.text)}</p>")
+        if sec.figure is not None:
+            parts.append(f"<img alt='{e(sec.title)}' src='{figure_to_data_uri(sec.figure)}'>")
+        if sec.frame is not None:
+            parts.append(_frame_table(sec.frame))
+        if sec.html:
+            parts.append(sec.html)
+        for note in sec.notes:
+            parts.append(f"<p>{e(note)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(path, table: EstimateTable, **kwargs) -> None:
+    """Render and write the report atomically (no half-written file on failure)."""
+    write_text_atomic(path, render_report(table, **kwargs))
+
+
+def _num(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return html.escape(str(x))
+
+
+def _estimates_table(table: EstimateTable, truth: Mapping[str, float] | None) -> str:
+    e = html.escape
+    head = ["name", "estimand", "method", "estimate", "SE", "CI", "n"] + (["truth", "covered"] if truth else [])
+    rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for est in table:
+        ci = f"[{_num(est.ci_low)}, {_num(est.ci_high)}] ({est.level:.0%})"
+        cells = [f"<td>{e(str(est.name))}</td>", f"<td>{e(str(est.estimand))}</td>", f"<td>{e(str(est.method))}</td>",
+                 f"<td class='num'>{_num(est.estimate)}</td>", f"<td class='num'>{_num(est.se)}</td>",
+                 f"<td class='num'>{ci}</td>", f"<td class='num'>{est.n}</td>"]
+        if truth:
+            t = truth.get(f"{est.name} ({est.method})", truth.get(est.name))
+            cells.append(f"<td class='num'>{_num(t)}</td>")
+            cells.append(f"<td>{'' if t is None else ('yes' if est.covers(t) else 'no')}</td>")
+        cls = " class='naive'" if est.method == "naive" else ""
+        rows.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _mapping_table(obj: Any) -> str:
+    e = html.escape
+    if isinstance(obj, dict):
+        cells = "".join(f"<tr><th>{e(str(k))}</th><td>{_mapping_table(v)}</td></tr>" for k, v in obj.items())
+        return f"<table>{cells}</table>"
+    if isinstance(obj, list):
+        if len(obj) > 50:
+            obj = obj[:50] + [f"... ({len(obj) - 50} more)"]
+        return ", ".join(_mapping_table(v) for v in obj)
+    return _num(obj)
+
+
+def _frame_table(df) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
+    body = []
+    for _, row in df.head(500).iterrows():
+        body.append("<tr>" + "".join(
+            f"<td class='num'>{_num(v)}</td>" if isinstance(v, (int, float)) else f"<td>{e(str(v))}</td>"
+            for v in row.tolist()) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
