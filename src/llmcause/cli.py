@@ -147,7 +147,20 @@ def ate_command(
 
     table = EstimateTable(estimates)
     emit(table, command="ate", as_json=json_out, report=report,
-         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})")
+         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=_overlap_notes(estimates[0]))
+
+
+def _overlap_notes(est) -> list[str]:
+    d = est.diagnostics
+    if "propensity_min" not in d:
+        return []
+    notes = [f"overlap: propensity {d['propensity_min']:.3f} to {d['propensity_max']:.3f}, "
+             f"{d['share_clipped']:.1%} clipped at {d['clip']:g}; effective sample size "
+             f"{d['ess_treated']:.0f} of {d['n_treated']} treated, {d['ess_control']:.0f} of {d['n_control']} control"]
+    if "max_abs_smd_before" in d:
+        notes.append(f"balance: largest |standardized mean difference| {d['max_abs_smd_before']:.2f} before "
+                     f"weighting, {d['max_abs_smd_after']:.2f} after")
+    return notes
 
 
 def _learners(learner: Learner, y):

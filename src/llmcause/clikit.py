@@ -36,8 +36,12 @@ def print_warnings(warnings: Iterable[str]) -> None:
 
 def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, report: str | Path | None = None,
          sections: Iterable = (), truth: Mapping[str, float] | None = None, intro: str | None = None,
-         argv: list[str] | None = None) -> None:
-    """Write the report (if asked), then print JSON or a table with its warnings."""
+         argv: list[str] | None = None, notes: Iterable[str] = ()) -> None:
+    """Write the report (if asked), then print JSON or a table with its warnings.
+
+    ``notes`` are short lines printed under the table (e.g. key diagnostics);
+    under ``--json`` they are omitted, since the diagnostics are in the document.
+    """
     if report is not None:
         from .report import write_report
 
@@ -49,6 +53,8 @@ def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, repor
         return
     console = stdout_console()
     console.print(table.rich_table(title=title))
+    for note in notes:
+        console.print(note, highlight=False, markup=False)
     print_warnings(table.warnings)
     if report is not None:
         console.print(f"report written to {report}", highlight=False)

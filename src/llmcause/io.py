@@ -125,7 +125,7 @@ def numeric_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False, l
     bad = np.flatnonzero(present & np.isnan(values))
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not {what}")
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is not {what}")
     missing = np.flatnonzero(~present)
     if missing.size and not allow_missing:
         raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing "
@@ -166,7 +166,7 @@ def binary_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False) ->
     bad = np.flatnonzero(present & ~is_true & ~is_false)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not binary (use 0/1 or true/false)")
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is not binary (use 0/1 or true/false)")
     out[is_true & present] = 1.0
     out[is_false & present] = 0.0
     return out
@@ -205,7 +205,7 @@ def covariate_matrix(df: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarr
         levels = sorted(raw.astype(str).unique())
         if len(levels) > 200:
             i = int(np.flatnonzero(numeric.isna().to_numpy())[0])
-            raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not a number, and the column "
+            raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is not a number, and the column "
                             f"has {len(levels)} distinct text values (too many to one-hot encode)")
         text = raw.astype(str).to_numpy()
         for level in levels[1:]:
@@ -320,6 +320,13 @@ def _raise_first(mask: np.ndarray, values: np.ndarray, src: str, col: str, bound
     if bad.size:
         i = int(bad[0])
         raise DataError(f"{src}: column {col!r}, row {i + 1}: {values[i]:g} is out of range (must be {bound})")
+
+
+def _show(value) -> str:
+    """A cell value as a user would write it: text quoted, numbers plain (no numpy reprs)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _first_line(exc: BaseException) -> str:

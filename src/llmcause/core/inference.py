@@ -222,12 +222,19 @@ def multiplier_bootstrap(
 
     One multiplier ξ per unit (cluster or row), shared across estimates so
     their dependence is kept. Returns an array of shape (n_boot, m). No model
-    is refitted: the cost is one matrix product per chunk of draws.
+    is refitted. For ``normal`` multipliers the draws are made directly from
+    their exact law N(0, CᵀC) (cost independent of the number of units); the
+    ``bayes`` and ``wild`` kinds draw ξ explicitly, one matrix product per chunk.
     """
     contrib, _ = influence_matrix(estimates)
     scale = np.sqrt(np.sum(contrib * contrib, axis=0))
     scale[scale == 0] = np.inf
     rng = _rng(seed)
+    if kind == "normal":
+        # With Gaussian multipliers ξᵀC is exactly N(0, CᵀC): draw in m dimensions, not one ξ per unit.
+        vals, vecs = np.linalg.eigh(contrib.T @ contrib)
+        root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+        return (rng.standard_normal((n_boot, root.shape[1])) @ root.T) / scale
     n_units = contrib.shape[0]
     chunk = max(1, _CHUNK_CELLS // max(n_units, 1))
     draws = np.empty((n_boot, contrib.shape[1]))

@@ -216,14 +216,14 @@ def fit_bradley_terry(
         raise ValueError("outcome must lie in [0, 1] (1: a wins, 0: b wins, 0.5: tie)")
     same = np.flatnonzero(a_lab == b_lab)
     if same.size:
-        raise ValueError(f"battle {int(same[0])} pits {a_lab[same[0]]!r} against itself")
+        raise ValueError(f"battle {int(same[0]) + 1} pits {str(a_lab[same[0]])!r} against itself")
     comps = list(np.unique(np.concatenate([a_lab, b_lab]))) if competitors is None else list(competitors)
     index = {c: i for i, c in enumerate(comps)}
     try:
         ia = np.array([index[v] for v in a_lab], dtype=np.int64)
         ib = np.array([index[v] for v in b_lab], dtype=np.int64)
     except KeyError as exc:
-        raise ValueError(f"competitor {exc.args[0]!r} is not in `competitors`") from None
+        raise ValueError(f"competitor {str(exc.args[0])!r} is not in `competitors`") from None
     m = len(comps)
     if m < 2:
         raise ValueError("need at least two competitors")
@@ -331,8 +331,8 @@ def _check_connected(ia: np.ndarray, ib: np.ndarray, comps: list) -> None:
     graph = sp.csr_matrix((np.ones(ia.shape[0]), (ia, ib)), shape=(m, m))
     n_comp, labels = connected_components(graph, directed=False)
     if n_comp > 1:
-        lonely = [comps[i] for i in range(m) if labels[i] != labels[0]][:3]
-        raise ValueError(f"the battles do not connect all competitors: {lonely} never meet {comps[0]!r}, "
+        lonely = [str(comps[i]) for i in range(m) if labels[i] != labels[0]][:3]
+        raise ValueError(f"the battles do not connect all competitors: {lonely} never meet {str(comps[0])!r}, "
                          "directly or through others")
 
 
@@ -340,6 +340,6 @@ def _all_win_or_loss(ia, ib, y, comps) -> str:
     m = len(comps)
     won = np.bincount(ia, weights=y, minlength=m) + np.bincount(ib, weights=1 - y, minlength=m)
     played = np.bincount(ia, minlength=m) + np.bincount(ib, minlength=m)
-    bad = [f"{comps[i]!r} won {int(won[i])} of {int(played[i])}" for i in range(m)
+    bad = [f"{str(comps[i])!r} won {int(won[i])} of {int(played[i])}" for i in range(m)
            if played[i] and (won[i] == 0 or won[i] == played[i])]
     return "; ".join(bad[:3])
