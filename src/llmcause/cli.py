@@ -155,7 +155,7 @@ def _overlap_notes(est) -> list[str]:
     if "propensity_min" not in d:
         return []
     notes = [f"overlap: propensity {d['propensity_min']:.3f} to {d['propensity_max']:.3f}, "
-             f"{d['share_clipped']:.1%} clipped at {d['clip']:g}; effective sample size "
+             f"{d['share_clipped']:.2%} clipped at {d['clip']:g}; effective sample size "
              f"{d['ess_treated']:.0f} of {d['n_treated']} treated, {d['ess_control']:.0f} of {d['n_control']} control"]
     if "max_abs_smd_before" in d:
         notes.append(f"balance: largest |standardized mean difference| {d['max_abs_smd_before']:.2f} before "

@@ -54,7 +54,7 @@ def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, repor
     console = stdout_console()
     console.print(table.rich_table(title=title))
     for note in notes:
-        console.print(note, highlight=False, markup=False)
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
     print_warnings(table.warnings)
     if report is not None:
         console.print(f"report written to {report}", highlight=False)

@@ -35,14 +35,20 @@ def standardized_mean_differences(X: np.ndarray, treated: np.ndarray, weights: n
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
-    t = np.asarray(treated, dtype=bool)
+    t = np.asarray(treated, dtype=bool).astype(float)
     w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=float)
-    m1 = np.average(X[t], axis=0, weights=w[t])
-    m0 = np.average(X[~t], axis=0, weights=w[~t])
-    pooled = np.sqrt((X[t].var(axis=0, ddof=1) + X[~t].var(axis=0, ddof=1)) / 2.0)
+    # One pass of matrix products instead of copying each arm's rows.
+    cols = np.column_stack([t, 1 - t, w * t, w * (1 - t)])
+    sums = X.T @ cols
+    sq = (X * X).T @ cols[:, :2]
+    counts, wsum = cols.sum(axis=0)[:2], cols.sum(axis=0)[2:]
+    mean1, mean0 = sums[:, 0] / counts[0], sums[:, 1] / counts[1]
+    var1 = (sq[:, 0] - counts[0] * mean1**2) / (counts[0] - 1)
+    var0 = (sq[:, 1] - counts[1] * mean0**2) / (counts[1] - 1)
+    pooled = np.sqrt(np.clip((var1 + var0) / 2.0, 0.0, None))
+    diff = sums[:, 2] / wsum[0] - sums[:, 3] / wsum[1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        smd = np.where(pooled > 0, (m1 - m0) / pooled, 0.0)
-    return smd
+        return np.where(pooled > 1e-12 * (1 + np.abs(mean1) + np.abs(mean0)), diff / pooled, 0.0)
 
 
 def balancing_weights(propensity: np.ndarray, treated: np.ndarray, estimand: str = "ate") -> np.ndarray:
