@@ -91,6 +91,9 @@ def ate_command(
     clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip].")] = 0.01,
     level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
+    sensitivity: Annotated[float, typer.Option(min=0.0, max=0.99, help="aipw: bound the effect under an unmeasured "
+                                               "confounder explaining this share of the residual variation of both "
+                                               "outcome and treatment.")] = 0.03,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")] = None,
 ) -> None:
@@ -136,7 +139,7 @@ def ate_command(
             if method == Method.aipw:
                 est = aipw(y, a, X, estimand=estimand.value, outcome_model=outcome_model,
                            propensity_model=propensity_model, n_folds=folds, cluster=clusters, clip=clip,
-                           seed=seed, level=level, covariate_names=x_names)
+                           seed=seed, level=level, covariate_names=x_names, sensitivity_cf=sensitivity)
             elif method == Method.ipw:
                 est = ipw(y, a, X, estimand=estimand.value, propensity_model=propensity_model, n_folds=folds,
                           cluster=clusters, clip=clip, seed=seed, level=level, covariate_names=x_names)
@@ -160,6 +163,12 @@ def _overlap_notes(est) -> list[str]:
     if "max_abs_smd_before" in d:
         notes.append(f"balance: largest |standardized mean difference| {d['max_abs_smd_before']:.2f} before "
                      f"weighting, {d['max_abs_smd_after']:.2f} after")
+    s = d.get("sensitivity")
+    if s:
+        notes.append(f"sensitivity: a hidden confounder explaining {s['cf_y']:.0%} of the residual variation of "
+                     f"outcome and treatment could move the estimate to [{s['theta_lower']:.3g}, "
+                     f"{s['theta_upper']:.3g}] (CI [{s['ci_lower']:.3g}, {s['ci_upper']:.3g}]); explaining it away "
+                     f"takes {s['rv']:.1%} (robustness value; {s['rva']:.1%} to make the CI include 0)")
     return notes
 
 

@@ -30,6 +30,7 @@ from .crossfit import crossfit_predict, crossfit_proba, fold_ids, median_aggrega
 from .diagnostics import overlap_report
 from .estimate import Estimate
 from .inference import estimate_from_influence, wald_interval
+from .sensitivity import ate_riesz_terms, sensitivity_summary
 
 ESTIMANDS = ("ate", "att")
 
@@ -182,7 +183,8 @@ def aipw_scores(y, a, mu0, mu1, e, estimand: str = "ate") -> tuple[float, np.nda
 def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensity_model: Any = None,
          n_folds: int = 5, folds=None, n_rep: int = 1, cluster=None, clip: float = 0.01,
          seed: int | np.random.Generator = 0, level: float = 0.95,
-         covariate_names: Sequence[str] | None = None, name: str | None = None) -> Estimate:
+         covariate_names: Sequence[str] | None = None, name: str | None = None,
+         sensitivity_cf: float | None = 0.03) -> Estimate:
     """Cross-fitted augmented IPW (DML for the interactive regression model).
 
     The outcome model is fitted separately on each arm's training rows, the
@@ -197,7 +199,10 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     the stored influence values are the average over splits.
 
     Returns an `Estimate` named ``name`` (default ``"ATE"``/``"ATT"``) whose
-    diagnostics also hold the estimated mean potential outcomes.
+    diagnostics also hold the estimated mean potential outcomes and, unless
+    ``sensitivity_cf`` is None, ``sensitivity``: omitted-variable-bias bounds
+    for a confounder of strength cf_y = cf_d = ``sensitivity_cf`` and the
+    robustness values RV and RVa (`core.sensitivity`; from the first split).
     """
     _check_estimand(estimand)
     y, a = _check_y_a(y, a)
@@ -230,6 +235,10 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     diag.update(_potential_outcome_means(y, a, mu0, mu1, e, estimand))
     diag.update({"n_folds": int(np.unique(folds).shape[0]) if folds is not None else n_folds, "n_rep": n_rep,
                  "outcome_model": type(out_model).__name__, "propensity_model": type(ps_model).__name__})
+    if sensitivity_cf is not None:
+        terms = ate_riesz_terms(y, a, mu0, mu1, e, estimand)
+        diag["sensitivity"] = sensitivity_summary(thetas[0], psis[0], *terms, cf=sensitivity_cf, level=level,
+                                                  cluster=cluster)
     label = estimand.upper()
     est = estimate_from_influence(float(np.mean(thetas)), np.mean(psis, axis=0),
                                   name=name or label, estimand=label, method="aipw", level=level,

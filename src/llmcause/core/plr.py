@@ -23,6 +23,7 @@ from sklearn.linear_model import Ridge
 from .crossfit import crossfit_predict, fold_ids
 from .estimate import Estimate
 from .inference import estimate_from_influence
+from .sensitivity import plr_riesz_terms, sensitivity_summary
 
 WEAK_RESIDUAL_SHARE = 0.05
 
@@ -43,7 +44,8 @@ def partially_linear_scores(y, d, y_hat, d_hat) -> tuple[float, np.ndarray, floa
 
 def partially_linear(y, d, X, *, outcome_model: Any = None, treatment_model: Any = None, n_folds: int = 5,
                      folds=None, cluster=None, seed: int | np.random.Generator = 0, level: float = 0.95,
-                     name: str = "effect", estimand: str = "partially linear effect") -> Estimate:
+                     name: str = "effect", estimand: str = "partially linear effect",
+                     sensitivity_cf: float | None = 0.03) -> Estimate:
     """Cross-fitted partially linear (DML) effect of ``d`` on ``y`` given ``X``.
 
     Nuisance learners default to ridge regression. The diagnostics report
@@ -75,5 +77,8 @@ def partially_linear(y, d, X, *, outcome_model: Any = None, treatment_model: Any
                         "adjusting for the covariates")
     diag = {"treatment_residual_share": share, "n_folds": int(np.unique(folds).shape[0]),
             "outcome_model": type(l_model).__name__, "treatment_model": type(m_model).__name__}
+    if sensitivity_cf is not None:
+        terms = plr_riesz_terms(y - y_hat, d - d_hat, theta)
+        diag["sensitivity"] = sensitivity_summary(theta, psi, *terms, cf=sensitivity_cf, level=level, cluster=cluster)
     return estimate_from_influence(theta, psi, name=name, estimand=estimand, method="dml-plr", level=level,
                                    cluster=cluster, diagnostics=diag, warnings=warnings)
