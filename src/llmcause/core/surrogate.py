@@ -46,7 +46,7 @@ from sklearn.isotonic import isotonic_regression
 
 from .crossfit import fold_ids
 from .estimate import Estimate
-from .inference import estimate_from_influence, wald_interval
+from .inference import estimate_from_influence, influence_se, wald_interval
 
 CALIBRATION_ROW_BASE = -1  # pseudo-rows carrying the calibration term get ids −1, −2, ..., −K
 CALIBRATION_CLUSTER = "\x00calibration fold {k}"
@@ -367,6 +367,8 @@ def calibrated_mean(y, labeled, calibration: Calibration, *, label_prob=None, su
     clus = None if cluster is None else _labels(cluster, n)[pos]
     if clus is not None:
         diag["n_clusters"] = int(np.unique(clus).shape[0])  # real clusters, not the calibration pseudo-clusters
+    se_if, df_if = influence_se(psi, clus)
+    var_cal = 0.0
     if jackknife:
         wf = cal.without_fold[:, pos]
         jack = wf.mean(axis=1)
@@ -385,8 +387,17 @@ def calibrated_mean(y, labeled, calibration: Calibration, *, label_prob=None, su
     diag["share_outside_labeled_range"] = float(np.mean((score_sub < lo_s) | (score_sub > hi_s)))
     diag["labeled_score_range"] = [lo_s, hi_s]
     diag.update(diagnostics or {})
-    return estimate_from_influence(theta, psi, name=name, estimand=estimand, method=method, level=level,
-                                   cluster=clus, rows=rows, n=int(pos.shape[0]), diagnostics=diag)
+    est = estimate_from_influence(theta, psi, name=name, estimand=estimand, method=method, level=level,
+                                  cluster=clus, rows=rows, n=int(pos.shape[0]), diagnostics=diag)
+    if var_cal > 0:
+        # Welch–Satterthwaite degrees of freedom: the jackknife term has only K − 1 of its own, which
+        # matters when it dominates (a borrowed calibration).
+        v_if = se_if**2
+        df = (v_if + var_cal) ** 2 / ((v_if**2 / df_if if df_if else 0.0) + var_cal**2 / (K - 1))
+        lo, hi = wald_interval(theta, est.se, level, df)
+        est = est.with_(df=float(df), ci_low=lo, ci_high=hi,
+                        diagnostics={**est.diagnostics, "df": float(df), "influence_se": se_if})
+    return est
 
 
 # --------------------------------------------------------------------------- Rogan–Gladen

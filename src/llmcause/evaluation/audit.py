@@ -77,7 +77,7 @@ def position_bias(data, *, model_a: str = "model_a", model_b: str = "model_b", p
     for g in pd.unique(groups):
         sel = np.flatnonzero((groups == g) & ~np.isnan(F))
         if sel.size < 2:
-            raise DataError(f"{src}: group {g!r} has fewer than two judged battles")
+            raise DataError(f"{src}: group {str(g)!r} has fewer than two judged battles")
         cl = None if pairs is None else pairs[sel]
         f = F[sel]
         rate = estimate_from_influence(float(f.mean()), f - f.mean(), name=str(g),

@@ -127,7 +127,7 @@ def _read_inputs(data, *, judge, label, group, cluster, label_prob, covariates, 
         small = names[counts < 2]
         if small.size:
             row = int(np.flatnonzero(groups.astype(str) == small[0])[0]) + 1
-            raise DataError(f"{src}: column {group!r}, row {row}: group {small[0]!r} has only one row; a mean "
+            raise DataError(f"{src}: column {group!r}, row {row}: group {str(small[0])!r} has only one row; a mean "
                             "and its interval need at least two rows per group")
     clusters = None if cluster is None else label_column(df, cluster).astype(str).astype(object)
     prob = None
