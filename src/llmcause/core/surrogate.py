@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
 from sklearn.isotonic import isotonic_regression
 
 from .crossfit import fold_ids
@@ -64,20 +65,25 @@ def ppi_lambda(y, yhat, yhat_unlabeled, *, w=None, w_unlabeled=None, clip: bool 
     (ppi_py clips in its point estimate and interval, not in its p-value).
     """
     y, yhat, fu, w, wu = _two_sample_arrays(y, yhat, yhat_unlabeled, w, w_unlabeled)
-    n, N = y.shape[0], fu.shape[0]
     if w is None and wu is None:
-        # Unweighted: the centring point θ₁ cancels, so work from sums (one pass over the unlabelled rows).
-        cov = float(np.mean((y - y.mean()) * (yhat - yhat.mean())))
-        s_u, ss_u = float(fu.sum()), float(fu @ fu)
-        s_all, ss_all = s_u + float(yhat.sum()), ss_u + float(yhat @ yhat)
-        var_pooled = (ss_all - s_all * s_all / (n + N)) / (n + N - 1)
-    else:
-        w = np.ones(n) if w is None else w
-        wu = np.ones(N) if wu is None else wu
-        theta1 = float(np.mean(wu * fu) + np.mean(w * (y - yhat)))
-        g, gh, ghu = w * (y - theta1), w * (yhat - theta1), wu * (fu - theta1)
-        cov = float(np.mean((g - g.mean()) * (gh - gh.mean())))
-        var_pooled = float(np.var(np.concatenate([gh, ghu]), ddof=1))
+        return _lambda_from_sums(y, yhat, *_sum_and_sumsq(fu), fu.shape[0], clip)
+    n, N = y.shape[0], fu.shape[0]
+    w = np.ones(n) if w is None else w
+    wu = np.ones(N) if wu is None else wu
+    theta1 = float(np.mean(wu * fu) + np.mean(w * (y - yhat)))
+    g, gh, ghu = w * (y - theta1), w * (yhat - theta1), wu * (fu - theta1)
+    cov = float(np.mean((g - g.mean()) * (gh - gh.mean())))
+    var_pooled = float(np.var(np.concatenate([gh, ghu]), ddof=1))
+    lam = cov / ((1.0 + n / N) * var_pooled) if var_pooled > 0 else 0.0
+    return float(np.clip(lam, 0.0, 1.0)) if clip else float(lam)
+
+
+def _lambda_from_sums(y, yhat, s_u: float, ss_u: float, N: int, clip: bool) -> float:
+    """Unweighted PPI++ λ from the unlabelled sum and sum of squares: the centring point θ₁ cancels."""
+    n = y.shape[0]
+    cov = float(np.mean((y - y.mean()) * (yhat - yhat.mean())))
+    s_all, ss_all = s_u + float(yhat.sum()), ss_u + float(yhat @ yhat)
+    var_pooled = (ss_all - s_all * s_all / (n + N)) / (n + N - 1)
     lam = cov / ((1.0 + n / N) * var_pooled) if var_pooled > 0 else 0.0
     return float(np.clip(lam, 0.0, 1.0)) if clip else float(lam)
 
@@ -106,20 +112,30 @@ def ppi_mean(y, yhat, yhat_unlabeled, *, lam: float | None = None, w=None, w_unl
     y, yhat, fu, w, wu = _two_sample_arrays(y, yhat, yhat_unlabeled, w, w_unlabeled)
     n, N = y.shape[0], fu.shape[0]
     tuned = lam is None
-    lam = ppi_lambda(y, yhat, fu, w=w, w_unlabeled=wu, clip=clip) if tuned else float(lam)
+    clustered = cluster_labeled is not None or cluster_unlabeled is not None
+    fast = not keep_influence and wu is None and not clustered
+    if fast:  # two reductions over the unlabelled scores in all, no copies
+        s_u, ss_u = _sum_and_sumsq(fu)
+    if not tuned:
+        lam = float(lam)
+    elif w is None and wu is None:
+        lam = _lambda_from_sums(y, yhat, s_u, ss_u, N, clip) if fast else ppi_lambda(y, yhat, fu, clip=clip)
+    else:
+        lam = ppi_lambda(y, yhat, fu, w=w, w_unlabeled=wu, clip=clip)
     method = method or ("ppi++" if tuned else ("ppi" if lam == 1.0 else f"ppi(lambda={lam:g})"))
     wl = np.ones(n) if w is None else w
     rect = wl * (y - lam * yhat)
     rect_mean = float(rect.mean())
     diag = {"lambda": lam, "n_labeled": n, "n_unlabeled": N, **(diagnostics or {})}
-    clustered = cluster_labeled is not None or cluster_unlabeled is not None
-    if not keep_influence and wu is None and not clustered:
-        s_u, ss_u = float(fu.sum()), float(fu @ fu)
+    if fast:
         imputed_mean = lam * s_u / N
         var_u = lam * lam * max(ss_u / N - (s_u / N) ** 2, 0.0)
         theta = imputed_mean + rect_mean
         se = float(np.sqrt(var_u / N + float(np.mean((rect - rect_mean) ** 2)) / n))
-        lo, hi = wald_interval(theta, se, level)
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        half = float(ndtri((1.0 + level) / 2.0)) * se  # scipy's norm.ppf, without its per-call overhead
+        lo, hi = theta - half, theta + half
         return Estimate(name=name, estimand=estimand, method=method, estimate=theta, se=se, ci_low=lo, ci_high=hi,
                         level=level, n=n + N, diagnostics=diag)
     imputed = lam * (fu if wu is None else wu * fu)
@@ -570,6 +586,11 @@ def _ppi_logistic_lambda(beta, XL, y, yhat, XU, yhu, clip: bool) -> float:
 
 
 # --------------------------------------------------------------------------- helpers
+
+def _sum_and_sumsq(x: np.ndarray) -> tuple[float, float]:
+    """(Σx, Σx²): two reductions and no temporary array (the dot product runs in BLAS)."""
+    x = np.ascontiguousarray(x, dtype=float)
+    return float(x.sum()), float(x @ x)
 
 
 def _two_sample_arrays(y, yhat, yhat_unlabeled, w, w_unlabeled):
