@@ -116,6 +116,8 @@ def ppi_mean(y, yhat, yhat_unlabeled, *, lam: float | None = None, w=None, w_unl
     fast = not keep_influence and wu is None and not clustered
     if fast:  # two reductions over the unlabelled scores in all, no copies
         s_u, ss_u = _sum_and_sumsq(fu)
+        if not np.isfinite(ss_u):
+            raise ValueError("the unlabelled predictions must be finite")
     if not tuned:
         lam = float(lam)
     elif w is None and wu is None:
@@ -140,6 +142,8 @@ def ppi_mean(y, yhat, yhat_unlabeled, *, lam: float | None = None, w=None, w_unl
                         level=level, n=n + N, diagnostics=diag)
     imputed = lam * (fu if wu is None else wu * fu)
     imputed_mean = float(imputed.mean())
+    if not np.isfinite(imputed_mean) or not np.all(np.isfinite(fu)):
+        raise ValueError("the unlabelled predictions must be finite")
     theta = imputed_mean + rect_mean
     M = n + N
     psi = np.concatenate([(M / n) * (rect - rect_mean), (M / N) * (imputed - imputed_mean)])

@@ -149,7 +149,8 @@ def strengths(battles: Battles, *, method: str = "ppi++", level: float = 0.95) -
     voted = ~np.isnan(battles.human)
     m = len(comps)
     estimand = "human strength (log-odds, centred)"
-    if method in ("naive", "labeled"):
+    every_vote = method in ("ppi", "ppi++") and voted.all()
+    if method in ("naive", "labeled") or every_vote:  # with a vote on every battle PPI is the human fit
         sel = np.ones(ia.shape[0], dtype=bool) if method == "naive" else voted
         y = battles.judge if method == "naive" else battles.human
         if sel.sum() < 2:
@@ -159,6 +160,9 @@ def strengths(battles: Battles, *, method: str = "ppi++", level: float = 0.95) -
         table = fit.estimates(level=level, estimand=estimand)
         # Row ids are the input positions, so these pair with other estimates on the same battles.
         ests = [e.with_(rows=battles.rows[sel] if e.cluster is None else None) for e in table]
+        if every_vote:
+            ests = [e.with_(diagnostics={**e.diagnostics, "note": "every battle has a human vote: the human fit"})
+                    for e in ests]
         return EstimateTable(ests)
     if voted.sum() < 2 or (~voted).sum() < 1:
         raise DataError(f"{battles.source}: {method} strengths need at least two battles with a human vote and one "
