@@ -18,6 +18,15 @@ import time
 import numpy as np
 
 
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def best_times(fns: dict, rounds: int) -> tuple[dict, dict]:
     """Best time of each function over ``rounds`` interleaved rounds (robust to a busy shared machine)."""
     best = {k: float("inf") for k in fns}
@@ -52,7 +61,7 @@ def main() -> None:
 
     print(f"PPI++ mean with a 95% CI: N = {N:,} judge scores, n = {n:,} labels; best of {repeats} interleaved rounds")
     print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-          f"ppi_py {getattr(ppi_py, '__version__', 'installed')}, llmcause {llmcause.__version__}")
+          f"ppi-python {_version('ppi-python')}, llmcause {llmcause.__version__}")
 
     times, out = best_times({
         "floor": lambda: np.mean(yhat_unlabeled),

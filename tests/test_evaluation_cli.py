@@ -72,6 +72,8 @@ def test_judge_compare_and_all_methods(capsys, world_csv):
     assert "p_holm" in d["diagnostics"] and "ci_low_simultaneous" in d["diagnostics"]
     group = [e for e in doc["estimates"] if e["name"] == "birch" and e["method"] == "calibrated"][0]
     assert {"rank", "rank_low", "rank_high"} <= set(group["diagnostics"])
+    d = group["diagnostics"]
+    assert d["ci_low_simultaneous"] < group["ci_low"] < group["ci_high"] < d["ci_high_simultaneous"]
 
 
 def test_judge_report_and_table(capsys, world_csv, tmp_path):

@@ -225,7 +225,7 @@ def active_labeling_plan(data, *, judge: str, label: str, budget: int, label_pro
         raise DataError(f"{source_of(df)}: {exc}") from None
     pi0 = (np.full(R.shape[0], R.mean()) if label_prob is None else
            numeric_column(df, label_prob, lower=0.0, lower_open=True, upper=1.0, what="a probability"))
-    draw = np.random.default_rng(seed).random(R.shape[0]) < pi_active
+    draw = np.random.default_rng([seed, 0xAC7]).random(R.shape[0]) < pi_active  # a stream of its own
     out = df.copy()
     out.attrs = {}
     out["label_prob"] = np.minimum(1.0, pi0 + (1 - pi0) * pi_active)

@@ -112,14 +112,15 @@ def judge_command(
 
 
 def _add_rank_diagnostics(table: EstimateTable, ranked: EstimateTable, method: str) -> EstimateTable:
-    info = {e.name: e.diagnostics for e in ranked}
+    info = {e.name: e for e in ranked}
     out = []
     for e in table:
         if e.method == method and e.name in info:
-            d = info[e.name]
+            r = info[e.name]
+            d = r.diagnostics
             e = e.with_(diagnostics={**e.diagnostics, "rank": d["rank"], "rank_low": d["rank_low"],
-                                     "rank_high": d["rank_high"], "ci_low_simultaneous": d.get("ci_low"),
-                                     "ci_high_simultaneous": d.get("ci_high")})
+                                     "rank_high": d["rank_high"], "ci_low_simultaneous": r.ci_low,
+                                     "ci_high_simultaneous": r.ci_high})
         out.append(e)
     return EstimateTable(out, table.warnings)
 
