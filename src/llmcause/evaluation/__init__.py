@@ -8,18 +8,32 @@ judge bias audits (`position_bias`, `judge_agreement`), label budgets and
 active labelling (`plan_labels`, `active_labeling_plan`), worlds with known
 truth (`judge_world`, `battle_world`) and shipped real data
 (`load_cje_arena`, `load_arena_judges`).
+
+Names are imported on first use, so `llmcause` starts fast.
 """
 
-from .audit import judge_agreement, position_bias
-from .battles import battle_study
-from .budget import active_labeling_plan, plan_labels
-from .compare import compare_groups, rank_groups
-from .datasets import load_arena_judges, load_cje_arena
-from .means import METHODS, judge_means
-from .simulate import battle_world, judge_world
+from __future__ import annotations
 
-__all__ = [
-    "METHODS", "active_labeling_plan", "battle_study", "battle_world", "compare_groups", "judge_agreement",
-    "judge_means", "judge_world", "load_arena_judges", "load_cje_arena", "plan_labels", "position_bias",
-    "rank_groups",
-]
+import importlib
+
+_EXPORTS = {
+    "METHODS": "means", "judge_means": "means",
+    "compare_groups": "compare", "rank_groups": "compare",
+    "battle_study": "battles",
+    "judge_agreement": "audit", "position_bias": "audit",
+    "active_labeling_plan": "budget", "plan_labels": "budget",
+    "load_arena_judges": "datasets", "load_cje_arena": "datasets",
+    "battle_world": "simulate", "judge_world": "simulate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
