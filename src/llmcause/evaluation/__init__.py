@@ -1,0 +1,39 @@
+"""Evaluation with biased LLM judges: what the judge's scores really say on the human scale.
+
+Judge scores on every row, human (or oracle) labels on a subset: per-group
+means of the label (`judge_means`: calibrated AIPW, PPI, PPI++, Rogan–Gladen),
+comparisons paired by prompt and rankings with simultaneous intervals
+(`compare_groups`, `rank_groups`), prediction-powered battles (`battle_study`),
+judge bias audits (`position_bias`, `judge_agreement`), label budgets and
+active labelling (`plan_labels`, `active_labeling_plan`), worlds with known
+truth (`judge_world`, `battle_world`) and shipped real data
+(`load_cje_arena`, `load_arena_judges`).
+
+Names are imported on first use, so `llmcause` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "METHODS": "means", "judge_means": "means",
+    "compare_groups": "compare", "rank_groups": "compare",
+    "battle_study": "battles",
+    "judge_agreement": "audit", "position_bias": "audit",
+    "active_labeling_plan": "budget", "plan_labels": "budget",
+    "load_arena_judges": "datasets", "load_cje_arena": "datasets",
+    "battle_world": "simulate", "judge_world": "simulate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

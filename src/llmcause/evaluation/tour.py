@@ -1,0 +1,92 @@
+"""The evaluation stage's rows of `llmcause tour`.
+
+On the simulated judge world (known truth): the calibrated mean of each model
+against the naive judge mean, and the biggest ranking mistake the naive
+judge makes. On shipped real data: the `unhelpful` policy of cje-arena (a
+calibration learnt on `base` does not transport; its probe labels correct
+it), and the human win rate of claude-opus-4 over gemini-2.5-pro from a
+judge's picks plus a fifth of the human votes, against the all-votes rate.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..core.inference import contrast
+from ..tour import TourRow
+from .battles import battle_study
+from .datasets import load_arena_judges, load_cje_arena
+from .means import judge_means
+from .simulate import judge_world
+
+STAGE = "evaluation"
+
+
+def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
+    return [*_world_rows(quick, seed), _unhelpful_row(seed), _arena_row(seed)]
+
+
+def _world_rows(quick: bool, seed: int) -> list[TourRow]:
+    world = judge_world(500 if quick else 2000, label_fraction=0.1, seed=seed)
+    table = judge_means(world.frame, judge="judge_score", label="label", group="model", cluster="prompt_id",
+                        methods=["calibrated", "naive"], seed=seed)
+    rows = []
+    for name, truth in world.truth.items():
+        rows.append(TourRow(stage=STAGE,
+                            question=f"How good is model {name} on the human scale? (judge scores on every answer, "
+                                     "humans labelled 10%)",
+                            causal=table.get(name, "calibrated"), naive=table.get(name, "naive"), truth=truth,
+                            note="calibrated AIPW vs the judge's mean score"))
+    # The biggest ranking mistake of the naive judge: a pair it orders wrongly, largest true gap first.
+    worst = None
+    for a, b in itertools.combinations(world.truth, 2):
+        hi, lo = (a, b) if world.truth[a] > world.truth[b] else (b, a)
+        naive_gap = table.get(hi, "naive").estimate - table.get(lo, "naive").estimate
+        gap = world.truth[hi] - world.truth[lo]
+        if naive_gap < 0 and (worst is None or gap > worst[2]):
+            worst = (hi, lo, gap)
+    if worst is not None:
+        hi, lo, gap = worst
+        causal = contrast(table.get(hi, "calibrated"), table.get(lo, "calibrated"))
+        naive = contrast(table.get(hi, "naive"), table.get(lo, "naive"))
+        rows.append(TourRow(stage=STAGE,
+                            question=f"Is {hi} better than {lo}? The naive judge ranks them the wrong way round",
+                            causal=causal, naive=naive, truth=gap,
+                            note="paired by prompt; the judge favours long answers and its own family"))
+    return rows
+
+
+def _unhelpful_row(seed: int) -> TourRow:
+    data = load_cje_arena()
+    table = judge_means(data, judge="judge_score", label="oracle_label", group="policy", cluster="prompt_id",
+                        methods=["calibrated"], calibrate_on=["base"], seed=seed)
+    est = table.get("unhelpful", "calibrated")
+    borrowed = est.estimate - est.diagnostics["mean_residual"]  # the calibration-only number
+    probe = data.loc[(data["policy"] == "unhelpful") & data["oracle_label"].notna(), "oracle_label"].mean()
+    return TourRow(stage=STAGE,
+                   question="Real data (cje-arena): how good is the 'unhelpful' policy, built to fool the judge? "
+                            "(calibration learnt on 'base', 50 probe labels of its own)",
+                   causal=est.with_(name="unhelpful"), naive=float(borrowed), truth=None,
+                   note=f"naive = base's calibration alone; its 50 probe labels average {probe:.3f}; "
+                        "warns that the calibration does not transport")
+
+
+def _arena_row(seed: int) -> TourRow:
+    data = load_arena_judges("gpt-4o-mini", drop_missing=True)
+    data = data[data["model_a"].str.contains("gemini-2.5-pro") | data["model_b"].str.contains("gemini-2.5-pro")]
+    data = data.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    keep = rng.random(data.shape[0]) < 0.2
+    data = data.assign(human=np.where(keep, data["human_winner"], None))
+    table = battle_study(data, judge="judge_pick", human="human", method="ppi++")
+    name = [e.name for e in table if " vs " in e.name][0]
+    first = name.split(" vs ")[0]
+    won = np.where(data["model_a"] == first, data["human_winner"] == "model_a", data["human_winner"] == "model_b")
+    naive = battle_study(data, judge="judge_pick", human=None, method="naive").get(name, "naive")
+    return TourRow(stage=STAGE,
+                   question=f"Real data (Arena): how often do humans prefer {first} over gemini-2.5-pro? "
+                            "(gpt-4o-mini's picks on every battle, human votes on a fifth)",
+                   causal=table.get(name, "ppi++"), naive=naive, truth=float(np.mean(won)),
+                   note="truth = the rate over all human votes")
