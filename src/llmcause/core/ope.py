@@ -283,6 +283,8 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
                                                           * resid))), n)
             theta, psi = dros_scores(w, reward, direct, q_fact, float(lm))
             extra["lambda"] = float(lm)
+        if np.max(np.abs(psi)) <= 1e-12 * max(1.0, abs(theta)):
+            psi = np.zeros_like(psi)  # a constant per-row term: rounding noise, not sampling error
         method_warns = list(warns) if method != "dm" else []
         if method == "dm":
             extra["note"] = "DM's interval ignores the outcome model's own error"

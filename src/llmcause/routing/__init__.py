@@ -1,0 +1,1 @@
+"""Routing under a cost budget, learnt and evaluated from logged data."""
