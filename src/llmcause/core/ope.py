@@ -453,45 +453,50 @@ def _el_bound(w, r, c, threshold, w_min, w_max) -> float:
     K = np.array([k for _, _, k in corners])
     z = np.array([1.0, 2.0])  # β, γ: strictly feasible since r ≤ 1
 
-    def parts(z, mu):
+    def value(z, mu):
         s = z[0] + z[1] * w - wr
         cs = A @ z - K
-        if np.any(s <= 0) or np.any(cs <= 0):
-            return np.inf, None, None
-        e = np.exp((threshold + np.sum(c * np.log(s))) / n)
-        val = z[0] + z[1] - n * e - mu * np.sum(np.log(cs))
-        m = np.array([np.sum(c / s), np.sum(c * w / s)])
-        g = np.array([1.0, 1.0]) - e * m - mu * (A.T @ (1.0 / cs))
-        s2 = c / (s * s)
-        H = e * (np.array([[s2.sum(), (s2 * w).sum()], [(s2 * w).sum(), (s2 * w * w).sum()]]) - np.outer(m, m) / n)
-        H = H + mu * (A.T * (1.0 / cs ** 2)) @ A
-        return val, g, H
+        if s.min() <= 0 or cs.min() <= 0:
+            return np.inf
+        return z[0] + z[1] - n * np.exp((threshold + c @ np.log(s)) / n) - mu * np.log(cs).sum()
 
-    mu = 1e-2
-    for _ in range(9):
+    def newton_step(z, mu):
+        s = z[0] + z[1] * w - wr
+        cs = A @ z - K
+        e = np.exp((threshold + c @ np.log(s)) / n)
+        cw = c / s
+        m = np.array([cw.sum(), cw @ w])
+        g = np.array([1.0, 1.0]) - e * m - mu * (A.T @ (1.0 / cs))
+        s2 = cw / s
+        h01 = s2 @ w
+        H = e * (np.array([[s2.sum(), h01], [h01, s2 @ (w * w)]]) - np.outer(m, m) / n)
+        H += mu * (A.T * (1.0 / cs ** 2)) @ A
+        try:
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = -g
+        dec = float(-g @ step)
+        if not np.isfinite(dec) or dec < 0:
+            step, dec = -g, float(g @ g)
+        return step, dec
+
+    mu = 1e-3
+    while mu > 1e-16:
+        val = value(z, mu)
         for _ in range(100):
-            val, g, H = parts(z, mu)
-            try:
-                step = -np.linalg.solve(H + 1e-300 * np.eye(2), g)
-            except np.linalg.LinAlgError:
-                step = -g
-            dec = float(-g @ step)
-            if not np.isfinite(dec) or dec < 0:
-                step, dec = -g, float(g @ g)
+            step, dec = newton_step(z, mu)
+            if dec < 1e-14 * max(1.0, abs(val)):
+                break
             t = 1.0
             while t > 1e-14:
                 new = z + t * step
-                nv = parts(new, mu)[0]
-                if nv <= val - 0.25 * t * dec:
+                new_val = value(new, mu)
+                if new_val <= val - 0.25 * t * dec:
                     break
                 t *= 0.5
             else:
                 break
-            z = new
-            if dec < 1e-13:
-                break
-        mu *= 0.01
-        if mu < 1e-16:
-            break
+            z, val = new, new_val
+        mu *= 1e-3
     s = z[0] + z[1] * w - wr
     return float(z[0] + z[1] - n * np.exp((threshold + np.sum(c * np.log(s))) / n))

@@ -27,6 +27,11 @@ def _vectorizer():
     return HashingVectorizer(n_features=HASH_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2")
 
 
+def hash_texts(texts: Sequence[str]):
+    """Sparse hashed 1–2-gram counts (l2-normalised rows); pass the result as ``hashed=`` to reuse it."""
+    return _vectorizer().transform(texts)
+
+
 def text_statistics(texts: Sequence[str]) -> np.ndarray:
     """log(1+chars), log(1+words), share of digits, log(1+lines) per text."""
     s = pd.Series(list(texts), dtype=object).fillna("").astype(str)
@@ -71,7 +76,7 @@ class FeaturePipeline:
             (numeric if as_num.notna().all() else categorical).append(col)
         return cls(numeric=numeric, categorical=categorical, text=text, n_components=n_components, seed=seed)
 
-    def fit(self, df: pd.DataFrame, _hashed=None) -> "FeaturePipeline":
+    def fit(self, df: pd.DataFrame, hashed=None) -> "FeaturePipeline":
         num = self._numeric(df)
         self.means_ = num.mean(axis=0).tolist() if num.size else []
         sd = num.std(axis=0) if num.size else np.array([])
@@ -84,7 +89,8 @@ class FeaturePipeline:
         if self.text is not None:
             from sklearn.decomposition import TruncatedSVD
 
-            hashed = _vectorizer().transform(self._texts(df)) if _hashed is None else _hashed
+            if hashed is None:
+                hashed = hash_texts(self._texts(df))
             if hashed.shape[0] > SVD_ROWS:  # the basis is stable long before every row is used
                 rows = np.random.default_rng(self.seed).choice(hashed.shape[0], SVD_ROWS, replace=False)
                 hashed = hashed[np.sort(rows)]
@@ -94,7 +100,7 @@ class FeaturePipeline:
         self.names_ = self._names()
         return self
 
-    def transform(self, df: pd.DataFrame, _hashed=None) -> np.ndarray:
+    def transform(self, df: pd.DataFrame, hashed=None) -> np.ndarray:
         blocks = []
         if self.numeric:
             blocks.append((self._numeric(df) - np.asarray(self.means_)) / np.asarray(self.scales_))
@@ -105,7 +111,7 @@ class FeaturePipeline:
                           if len(self.levels_[c]) > 1 else np.zeros((df.shape[0], 0)))
         if self.text is not None:
             texts = self._texts(df)
-            hashed = _vectorizer().transform(texts) if _hashed is None else _hashed
+            hashed = hash_texts(texts) if hashed is None else hashed
             blocks.append(np.asarray(hashed @ np.asarray(self.components_).T))
             blocks.append(text_statistics(texts))
         if not blocks:
@@ -113,7 +119,7 @@ class FeaturePipeline:
         return np.hstack(blocks)
 
     def fit_transform(self, df: pd.DataFrame) -> np.ndarray:
-        hashed = _vectorizer().transform(self._texts(df)) if self.text is not None else None
+        hashed = hash_texts(self._texts(df)) if self.text is not None else None
         return self.fit(df, hashed).transform(df, hashed)
 
     def to_dict(self) -> dict[str, Any]:

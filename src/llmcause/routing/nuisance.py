@@ -27,7 +27,10 @@ def is_binary(y: np.ndarray) -> bool:
 
 
 def default_outcome_model(y: np.ndarray, learner: str = "linear") -> Any:
-    """Logistic regression for 0/1 outcomes, ridge otherwise; or histogram gradient boosting."""
+    """Ridge regression on standardised features (for 0/1 outcomes a linear probability model,
+    predictions clipped to [0, 1]: the DR estimators only need q̂ to be roughly right, and a
+    closed-form fit stays fast and stable on the few rows a rare model gets); or histogram
+    gradient boosting (classifier for 0/1 outcomes)."""
     if learner == "boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -35,8 +38,6 @@ def default_outcome_model(y: np.ndarray, learner: str = "linear") -> Any:
                 else HistGradientBoostingRegressor(max_iter=100, random_state=0))
     if learner != "linear":
         raise ValueError(f"unknown learner {learner!r}; use linear or boosting")
-    if is_binary(y):
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=200, solver="newton-cholesky"))
     return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
 
 
@@ -52,7 +53,8 @@ def fit_predict_outcome(model: Any, X_train: np.ndarray, y_train: np.ndarray, X_
         return np.full(X_test.shape[0], float(y_train.mean()) if y_train.size else np.nan)
     if is_binary(y_train) and np.unique(y_train).shape[0] < 2:
         return np.full(X_test.shape[0], float(y_train[0]))
-    return _predict(clone(model).fit(X_train, y_train), X_test)
+    pred = _predict(clone(model).fit(X_train, y_train), X_test)
+    return np.clip(pred, 0.0, 1.0) if is_binary(y_train) else pred
 
 
 def crossfit_outcomes(X: np.ndarray, action: np.ndarray, y: np.ndarray, n_models: int, folds: np.ndarray,

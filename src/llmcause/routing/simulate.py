@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, softmax
 
-from .features import FeaturePipeline
+from .features import FeaturePipeline, hash_texts
 
 ROUTELLM_MODELS = ("mixtral-8x7b", "gpt-4-1106")
 ROUTELLM_PRICES = {"mixtral-8x7b": 0.1, "gpt-4-1106": 1.0}  # relative cost per call (large = 1)
@@ -84,11 +84,19 @@ def _outcomes() -> pd.DataFrame:
         return pd.read_csv(p)
 
 
+@lru_cache(maxsize=1)
+def routellm_hashed_prompts():
+    """Hashed n-grams of every pool prompt (computed once per process; see `FeaturePipeline.transform`)."""
+    return hash_texts(_outcomes()["prompt"].tolist())
+
+
 @lru_cache(maxsize=4)
 def _routellm_difficulty(seed: int) -> np.ndarray:
-    """Standardised logit of P(Mixtral wrong | prompt features): what the old router looked at."""
+    """Standardised difficulty score (predicted chance that Mixtral is wrong): what the old router looked at."""
     pool = _outcomes()
-    X = FeaturePipeline(categorical=["dataset"], text="prompt", seed=seed).fit_transform(pool)
+    pipe = FeaturePipeline(categorical=["dataset"], text="prompt", seed=seed)
+    hashed = routellm_hashed_prompts()
+    X = pipe.fit(pool, hashed).transform(pool, hashed)
     X = np.column_stack([np.ones(X.shape[0]), (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)])
     # a ridge linear-probability score: all the old router needs is an ordering by apparent difficulty
     wrong = 1.0 - pool["mixtral_correct"].to_numpy(dtype=float)
