@@ -88,7 +88,7 @@ def test_learnt_router_out_of_fold_value_covers_its_truth(routellm, tmp_path):
     true_quality = float(np.where(codes == big, world.quality[:, 1], world.quality[:, 0]).mean())
     true_cost = float(np.where(codes == big, 1.0, 0.1).mean())
     assert q.covers(true_quality), (q.estimate, q.ci_low, q.ci_high, true_quality)
-    assert abs(true_cost - 0.5) < 0.05 and c.covers(0.5) or abs(c.estimate - 0.5) < 0.02
+    assert abs(true_cost - 0.5) < 0.05 and abs(c.estimate - 0.5) < 0.03  # the budget is met
     assert gain.ci_low > 0  # better than random routing at the same cost
     # the saved router is JSON numbers only and makes the same decisions after a round trip
     path = tmp_path / "router.json"
