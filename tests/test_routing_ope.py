@@ -28,7 +28,10 @@ def _import_obp():
     if importlib.util.find_spec("obp") is None:
         pytest.skip(OBP_REASON)
     if importlib.util.find_spec("torch") is not None:
-        import obp
+        try:
+            import obp
+        except ImportError as exc:
+            pytest.skip(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
         return obp
     names = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils", "torch.utils.data")
 
@@ -52,6 +55,8 @@ def _import_obp():
         import obp
         import obp.dataset  # noqa: F401
         import obp.ope  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
     finally:
         for name in names:
             if sys.modules.get(name) is stand_ins[name]:

@@ -81,7 +81,7 @@ def check_bandit_inputs(reward, action, propensity, target, q_hat=None):
         raise ValueError("reward has missing or non-finite values")
     if not np.all((propensity > 0) & (propensity <= 1)):
         raise ValueError("propensities must lie in (0, 1]")
-    if target.min() < 0 or not np.allclose(target.sum(axis=1), 1.0, atol=1e-8):
+    if target.min() < 0 or np.abs(target.sum(axis=1) - 1.0).max() > 1e-8:
         raise ValueError("each row of target must be a probability distribution over the actions")
     if q_hat is not None:
         q_hat = np.asarray(q_hat, dtype=float)
@@ -94,11 +94,19 @@ def check_bandit_inputs(reward, action, propensity, target, q_hat=None):
 
 def importance_weights(target: np.ndarray, action: np.ndarray, propensity: np.ndarray) -> np.ndarray:
     """wᵢ = π(Aᵢ|Xᵢ)/π_b(Aᵢ|Xᵢ)."""
-    return target[np.arange(target.shape[0]), action] / propensity
+    return _take(target, action) / propensity
+
+
+def _take(matrix: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """matrix[i, action[i]] for every row (one flat gather)."""
+    flat = np.arange(0, matrix.shape[0] * matrix.shape[1], matrix.shape[1], dtype=np.int64)
+    flat += action
+    return np.take(np.ascontiguousarray(matrix).reshape(-1), flat)
 
 
 def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
-                        action_names: Sequence[str] | None = None) -> tuple[dict, list[str]]:
+                        action_names: Sequence[str] | None = None,
+                        agree: np.ndarray | None = None) -> tuple[dict, list[str]]:
     """Kish ESS of the weights, the largest weight, and matched counts per action.
 
     The matched count of action a is Σᵢ 1{Aᵢ = a}·π(a|Xᵢ): for a deterministic
@@ -108,7 +116,8 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
     """
     n, k = target.shape
     names = list(action_names) if action_names is not None else [str(a) for a in range(k)]
-    matched = np.bincount(action, weights=target[np.arange(n), action], minlength=k)
+    agree = _take(target, action) if agree is None else agree
+    matched = np.bincount(action, weights=agree, minlength=k)
     share = target.mean(axis=0)
     ess = kish_ess(w)
     diag = {"ess": ess, "ess_fraction": ess / n, "max_weight": float(w.max()), "mean_weight": float(w.mean()),
@@ -127,7 +136,7 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
 
 
 def _factual(q_hat: np.ndarray, action: np.ndarray) -> np.ndarray:
-    return q_hat[np.arange(q_hat.shape[0]), action]
+    return _take(q_hat, action)
 
 
 def _direct(target: np.ndarray, q_hat: np.ndarray) -> np.ndarray:
@@ -139,7 +148,8 @@ def ips_scores(w, u, clip: float | None = None):
     wc = w if clip is None else np.minimum(w, clip)
     phi = wc * u
     theta = float(phi.mean())
-    return theta, phi - theta
+    phi -= theta
+    return theta, phi
 
 
 def snips_scores(w, u):
@@ -148,7 +158,10 @@ def snips_scores(w, u):
     if not mw > 0:
         raise ValueError("all importance weights are 0: the target never takes a logged action")
     theta = float(np.dot(w, u) / w.sum())
-    return theta, w * (u - theta) / mw
+    psi = u - theta
+    psi *= w
+    psi /= mw
+    return theta, psi
 
 
 def dm_scores(direct):
@@ -159,9 +172,12 @@ def dm_scores(direct):
 def dr_scores(w, u, direct, q_factual, clip: float | None = None):
     """DR θ̂ = mean(m̂ + w̃(U − q̂ₐ)) with w̃ = min(w, clip); ψ = summand − θ̂."""
     wc = w if clip is None else np.minimum(w, clip)
-    phi = direct + wc * (u - q_factual)
+    phi = u - q_factual
+    phi *= wc
+    phi += direct
     theta = float(phi.mean())
-    return theta, phi - theta
+    phi -= theta
+    return theta, phi
 
 
 def sndr_scores(w, u, direct, q_factual):
@@ -244,8 +260,9 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
     if needs_q and q_hat is None:
         raise ValueError(f"method(s) {needs_q} need outcome-model predictions q_hat")
     n = reward.shape[0]
-    w = importance_weights(target, action, propensity)
-    diag, warns = overlap_diagnostics(w, action, target, action_names)
+    agree = _take(target, action)
+    w = agree / propensity
+    diag, warns = overlap_diagnostics(w, action, target, action_names, agree=agree)
     direct = q_fact = None
     if needs_q:
         direct, q_fact = _direct(target, q_hat), _factual(q_hat, action)
@@ -283,14 +300,16 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
                                                           * resid))), n)
             theta, psi = dros_scores(w, reward, direct, q_fact, float(lm))
             extra["lambda"] = float(lm)
-        if np.max(np.abs(psi)) <= 1e-12 * max(1.0, abs(theta)):
-            psi = np.zeros_like(psi)  # a constant per-row term: rounding noise, not sampling error
         method_warns = list(warns) if method != "dm" else []
         if method == "dm":
             extra["note"] = "DM's interval ignores the outcome model's own error"
-        out.append(estimate_from_influence(theta, psi, name=name, estimand=estimand, method=method, level=level,
-                                           cluster=cluster, rows=rows, diagnostics={**diag, **extra},
-                                           warnings=method_warns))
+        est = estimate_from_influence(theta, psi, name=name, estimand=estimand, method=method, level=level,
+                                      cluster=cluster, rows=rows, diagnostics={**diag, **extra}, warnings=method_warns)
+        if est.se <= 1e-13 * max(1.0, abs(theta)):  # a constant per-row term: rounding noise, not sampling error
+            est = estimate_from_influence(theta, np.zeros_like(psi), name=name, estimand=estimand, method=method,
+                                          level=level, cluster=cluster, rows=rows, diagnostics=est.diagnostics,
+                                          warnings=method_warns)
+        out.append(est)
     return out
 
 
