@@ -43,16 +43,16 @@ def make_data(n: int, k: int, seed: int):
 
 
 def floor(reward, action, pscore, target, q_hat):
-    """IPS, SNIPS and DR values and SEs in bare numpy."""
-    rows = np.arange(reward.shape[0])
-    n = reward.shape[0]
-    w = target[rows, action] / pscore
+    """IPS, SNIPS and DR values and SEs in bare numpy (gathers by flat index, the fastest numpy way)."""
+    n, k = target.shape
+    flat = np.arange(0, n * k, k) + action
+    w = np.take(target.reshape(-1), flat) / pscore
     wr = w * reward
     ips = wr.mean()
     ips_se = wr.std() / np.sqrt(n)
     snips = wr.sum() / w.sum()
     snips_se = np.sqrt(np.mean((w * (reward - snips)) ** 2)) / w.mean() / np.sqrt(n)
-    phi = np.einsum("ij,ij->i", target, q_hat) + w * (reward - q_hat[rows, action])
+    phi = np.einsum("ij,ij->i", target, q_hat) + w * (reward - np.take(q_hat.reshape(-1), flat))
     dr = phi.mean()
     dr_se = phi.std() / np.sqrt(n)
     return (ips, ips_se), (snips, snips_se), (dr, dr_se)

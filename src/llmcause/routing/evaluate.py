@@ -93,6 +93,8 @@ def naive_value(u: np.ndarray, action: np.ndarray, pi: np.ndarray, *, name: str,
                         ci_high=nan, level=level, n=int(u.shape[0]), diagnostics={"matched_rows": 0.0})
     theta = float(np.dot(agree, u) / total)
     psi = agree * (u - theta) / agree.mean()
+    if np.max(np.abs(psi)) <= 1e-12 * max(1.0, abs(theta)):
+        psi = np.zeros_like(psi)  # a constant outcome: rounding noise, not sampling error
     return estimate_from_influence(theta, psi, name=name, estimand=estimand, method="naive", level=level,
                                    cluster=cluster, diagnostics={"matched_rows": float(total)})
 

@@ -75,7 +75,10 @@ def policy_value_from_scores(scores: np.ndarray, choice_probs: np.ndarray, *, na
     """DR value mean_i Σₐ πᵢₐΓᵢₐ with its influence values."""
     phi = np.einsum("ij,ij->i", choice_probs, scores)
     theta = float(phi.mean())
-    return estimate_from_influence(theta, phi - theta, name=name, estimand=estimand, method="dr", level=level,
+    psi = phi - theta
+    if np.max(np.abs(psi)) <= 1e-12 * max(1.0, abs(theta)):
+        psi = np.zeros_like(psi)  # known prices: the cost is exact given the prompts
+    return estimate_from_influence(theta, psi, name=name, estimand=estimand, method="dr", level=level,
                                    cluster=cluster, diagnostics=diagnostics)
 
 
