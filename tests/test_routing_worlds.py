@@ -152,3 +152,39 @@ def test_drift_detected_where_it_happens_and_not_where_it_does_not(synthetic):
     still = synthetic_world(6000, seed=5, drift=0.0)
     flat = drift_study(_log(still, cost="cost", time="time"), ["always:medium"], n_windows=4, seed=0)
     assert flat["always:medium [weighted]"].diagnostics["p_change"] > 0.01
+
+
+def test_estimated_propensities_warn_and_still_cover(synthetic):
+    """Without logged propensities they are cross-fitted from the features (the old router used only those)."""
+    world, _ = synthetic
+    c = world.columns
+    log = read_log(world.frame, action=c["action"], reward=c["reward"], cost="cost", features=world.features)
+    assert log.propensity is None
+    table = evaluate_policies(log, ["always:large", "always:small"], methods=("dr",), estimands=("quality",))
+    assert any("propensities were not logged" in w for w in table.warnings)
+    for model in ("large", "small"):
+        est = table.get(f"always:{model}", "dr")
+        assert est.diagnostics["propensity"] == "estimated"
+        assert est.covers(world.always(model)[0])
+
+
+def _dr_coverage(seeds, n):
+    hits = total = 0
+    for seed in seeds:
+        world = synthetic_world(n, seed=seed, drift=0.0, population=100_000)
+        log = _log(world)
+        table = evaluate_policies(log, ["always:large", "always:small"], methods=("dr",), estimands=("quality",),
+                                  seed=seed, naive=False)
+        for model in ("large", "small"):
+            hits += table.get(f"always:{model}", "dr").covers(world.always(model)[0])
+            total += 1
+    return hits / total
+
+
+def test_dr_interval_coverage_on_the_synthetic_world_small():
+    assert _dr_coverage(range(100, 130), 1000) >= 0.88
+
+
+@pytest.mark.slow
+def test_dr_interval_coverage_on_the_synthetic_world():
+    assert 0.93 <= _dr_coverage(range(1000, 1500), 2000) <= 0.97
