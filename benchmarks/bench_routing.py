@@ -118,7 +118,7 @@ def main() -> None:
     t0 = time.perf_counter()
     reward, action, pscore, target, q_hat = make_data(n, k, args.seed)
     print(f"data made in {time.perf_counter() - t0:.1f} s")
-    repeats = 3
+    repeats = 5
 
     t_ours, ests = best_of(lambda: ope_estimates(reward, action, pscore, target, q_hat,
                                                  methods=("ips", "snips", "dr")), repeats)

@@ -41,7 +41,6 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import optimize, stats
 
-from .diagnostics import kish_ess
 from .estimate import Estimate
 from .inference import estimate_from_influence
 
@@ -77,11 +76,13 @@ def check_bandit_inputs(reward, action, propensity, target, q_hat=None):
         action = action.astype(np.int64)
     if action.min() < 0 or action.max() >= k:
         raise ValueError(f"actions must be integer codes in 0..{k - 1}")
-    if not np.all(np.isfinite(reward)):
+    if not np.isfinite(reward.sum()) and not np.all(np.isfinite(reward)):
         raise ValueError("reward has missing or non-finite values")
-    if not np.all((propensity > 0) & (propensity <= 1)):
+    if not (propensity.min() > 0 and propensity.max() <= 1):  # also catches NaN
         raise ValueError("propensities must lie in (0, 1]")
-    if target.min() < 0 or np.abs(target.sum(axis=1) - 1.0).max() > 1e-8:
+    gap = target @ np.ones(k)  # row sums by a matrix-vector product: much faster than sum(axis=1) on (n, K)
+    gap -= 1.0
+    if not target.min() >= 0 or not max(gap.max(), -gap.min()) <= 1e-8:
         raise ValueError("each row of target must be a probability distribution over the actions")
     if q_hat is not None:
         q_hat = np.asarray(q_hat, dtype=float)
@@ -97,11 +98,16 @@ def importance_weights(target: np.ndarray, action: np.ndarray, propensity: np.nd
     return _take(target, action) / propensity
 
 
-def _take(matrix: np.ndarray, action: np.ndarray) -> np.ndarray:
-    """matrix[i, action[i]] for every row (one flat gather)."""
-    flat = np.arange(0, matrix.shape[0] * matrix.shape[1], matrix.shape[1], dtype=np.int64)
-    flat += action
+def _take(matrix: np.ndarray, action: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
+    """matrix[i, action[i]] for every row (one flat gather; pass ``flat`` from `_flat_index` to reuse it)."""
+    flat = _flat_index(matrix.shape, action) if flat is None else flat
     return np.take(np.ascontiguousarray(matrix).reshape(-1), flat)
+
+
+def _flat_index(shape: tuple[int, int], action: np.ndarray) -> np.ndarray:
+    flat = np.arange(0, shape[0] * shape[1], shape[1], dtype=np.int64)
+    flat += action
+    return flat
 
 
 def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
@@ -118,8 +124,8 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
     names = list(action_names) if action_names is not None else [str(a) for a in range(k)]
     agree = _take(target, action) if agree is None else agree
     matched = np.bincount(action, weights=agree, minlength=k)
-    share = target.mean(axis=0)
-    ess = kish_ess(w)
+    share = target.sum(axis=0) / n
+    ess = float(w.sum() ** 2 / np.dot(w, w)) if np.any(w > 0) else 0.0  # Kish, without a temporary
     diag = {"ess": ess, "ess_fraction": ess / n, "max_weight": float(w.max()), "mean_weight": float(w.mean()),
             "matched": {names[a]: float(matched[a]) for a in range(k)},
             "target_share": {names[a]: float(share[a]) for a in range(k)}}
@@ -260,12 +266,13 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
     if needs_q and q_hat is None:
         raise ValueError(f"method(s) {needs_q} need outcome-model predictions q_hat")
     n = reward.shape[0]
-    agree = _take(target, action)
+    flat = _flat_index(target.shape, action)
+    agree = _take(target, action, flat)
     w = agree / propensity
     diag, warns = overlap_diagnostics(w, action, target, action_names, agree=agree)
     direct = q_fact = None
     if needs_q:
-        direct, q_fact = _direct(target, q_hat), _factual(q_hat, action)
+        direct, q_fact = _direct(target, q_hat), _take(q_hat, action, flat)
     out = []
     for method in methods:
         extra: dict = {}

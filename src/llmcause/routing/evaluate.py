@@ -138,10 +138,8 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
     if not nuis.propensity_logged:
         warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
                         "logistic model, so every estimate also assumes the old router chose from these features only")
-    if log.prices is not None and "cost" in wanted:
-        warnings_note = "costs come from the price table, so each policy's cost is known given the prompts"
-    else:
-        warnings_note = None
+    cost_note = ("costs come from the price table, so each policy's cost is known given the prompts"
+                 if log.prices is not None else None)
     estimates: list[Estimate] = []
     ope_methods = [m for m in methods if m != "el"]
     for label, pi in pis.items():
@@ -156,8 +154,8 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
                                          r_max=bounds[1], name=label, estimand=estimand, action_names=log.models))
             for est in rows:
                 diag = {**est.diagnostics, "propensity": "logged" if nuis.propensity_logged else "estimated"}
-                if warnings_note and estimand == "cost":
-                    diag["note"] = warnings_note
+                if cost_note and estimand == "cost":
+                    diag["note"] = cost_note
                 estimates.append(est.with_(diagnostics=diag))
             if naive:
                 estimates.append(naive_value(u, log.action, pi, name=label, estimand=estimand, level=level,
