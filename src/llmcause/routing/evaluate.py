@@ -114,6 +114,9 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
     lam : λ of the utility Y − λ·cost (no utility rows when None).
     compare : add contrasts of every policy against the first (paired on the log's rows).
 
+    With ``log.cluster`` (prompt ids) the Wald intervals are cluster-robust; the
+    empirical-likelihood interval treats rows as independent.
+
     Returns
     -------
     An `EstimateTable`; each estimate is named by its policy spec, its estimand is
