@@ -140,7 +140,7 @@ def study_router(log: RoutingLog, budgets: Sequence[float], *, baseline: str | N
         if naive:
             estimates.append(naive_value(log.reward, log.action, probs, name=label, estimand="quality",
                                          level=level, cluster=log.cluster))
-        if c.ci_low > budget:
+        if c.ci_low > budget + 1e-9 * max(1.0, abs(budget)):
             warnings.append(f"the out-of-fold router for budget {budget:g} spends {c.estimate:.4g} on average, "
                             f"significantly above the budget: its cost model is off")
     for m in log.models:
