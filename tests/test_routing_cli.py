@@ -206,3 +206,19 @@ def test_tour_rows():
     assert always.covered and abs(always.naive_value - always.truth) > 0.05
     assert router.causal.covers(router.truth)
     assert router.naive_value > router.truth  # valued on its own training rows, a router looks better than it is
+
+
+def test_same_seed_same_output_and_input_untouched(log_csv, capsys):
+    from llmcause.routing.evaluate import evaluate_policies
+    from llmcause.routing.logs import read_log
+
+    argv = ["routing", "evaluate", str(log_csv), *BASE, "--costs", PRICES, "--policy", "always:medium", "--method",
+            "all", "--seed", "7", "--json"]
+    first = _json(capsys, argv)
+    assert _json(capsys, argv) == first
+    frame = pd.read_csv(log_csv)
+    before = frame.copy()
+    log = read_log(frame, action="model", reward="quality", propensity="propensity", costs=PRICES,
+                   features=["difficulty", "topic"])
+    evaluate_policies(log, ["column:cheap_router"])
+    pd.testing.assert_frame_equal(frame, before)
