@@ -1,0 +1,185 @@
+"""What would another router have achieved? Off-policy values of routing policies from a log.
+
+Estimands, for a target policy π over the log's models (Dudík, Langford & Li 2011):
+
+- quality  V_Y(π) = E[Σₐ π(a|X) E[Y | X, A=a]];
+- cost     V_C(π) = E[Σₐ π(a|X) E[C | X, A=a]];
+- utility  V_U(π) = V_Y(π) − λ·V_C(π).
+
+Assumptions: the logged propensities are right (or, when not logged, the
+router chose from the given features only: ignorability now rests on them);
+every model the target uses was logged with positive probability wherever the
+target uses it; no interference between prompts.
+
+Nuisances are cross-fitted (folds keep a prompt's rows together): outcome
+models per model for quality and, with a cost column, for cost; a price table
+gives costs exactly. Intervals are Wald intervals from influence values;
+beside them an empirical-likelihood interval for IPS (Karampatziakis, Langford
+& Mineiro 2020) that keeps coverage when few logged rows agree with the
+policy, and the naive answer: the mean logged outcome where the logged model
+is the one the policy picks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..core.crossfit import fold_ids
+from ..core.estimate import Estimate, EstimateTable
+from ..core.inference import contrast, estimate_from_influence
+from ..core.ope import METHODS, el_ips_value, ope_estimates
+from .logs import RoutingLog
+from .nuisance import crossfit_outcomes, crossfit_propensities, is_binary
+from .policies import check_support, parse_policy, policy_matrix
+
+ESTIMANDS = ("quality", "cost", "utility")
+ALL_METHODS = (*METHODS, "el")
+
+
+@dataclass
+class Nuisances:
+    """Cross-fitted pieces shared by every policy evaluated on one log."""
+
+    folds: np.ndarray
+    propensity: np.ndarray  # of the logged action
+    propensity_logged: bool
+    q_quality: np.ndarray  # (n, K)
+    q_cost: np.ndarray | None  # (n, K)
+    propensity_matrix: np.ndarray | None = None  # (n, K) when estimated
+
+
+def fit_nuisances(log: RoutingLog, *, n_folds: int = 5, seed: int = 0, learner: str = "linear",
+                  folds: np.ndarray | None = None) -> Nuisances:
+    """Cross-fit the outcome models (and the propensity model when propensities were not logged)."""
+    if folds is None:
+        folds = fold_ids(log.n, n_folds, groups=log.cluster, seed=seed)
+    q_quality = crossfit_outcomes(log.X, log.action, log.reward, log.k, folds, learner=learner)
+    if log.prices is not None:
+        q_cost = log.price_matrix()
+    elif log.cost is not None:
+        q_cost = crossfit_outcomes(log.X, log.action, log.cost, log.k, folds, learner=learner)
+    else:
+        q_cost = None
+    if log.propensity is not None:
+        return Nuisances(folds, log.propensity, True, q_quality, q_cost)
+    probs = crossfit_propensities(log.X, log.action, log.k, folds)
+    return Nuisances(folds, probs[np.arange(log.n), log.action], False, q_quality, q_cost, probs)
+
+
+def outcome_table(log: RoutingLog, nuis: Nuisances, lam: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """estimand → (logged outcome u, q̂ matrix) for quality, cost (if known) and utility (if λ given)."""
+    out = {"quality": (log.reward, nuis.q_quality)}
+    cost = log.logged_cost()
+    if cost is not None:
+        out["cost"] = (cost, nuis.q_cost)
+    if lam is not None:
+        if cost is None:
+            raise ValueError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
+        out["utility"] = (log.reward - lam * cost, nuis.q_quality - lam * nuis.q_cost)
+    return out
+
+
+def naive_value(u: np.ndarray, action: np.ndarray, pi: np.ndarray, *, name: str, estimand: str,
+                level: float = 0.95, cluster=None) -> Estimate:
+    """Mean logged outcome over rows where the logged model is the policy's (weighted by π(Aᵢ|Xᵢ))."""
+    agree = pi[np.arange(pi.shape[0]), action]
+    total = agree.sum()
+    if total <= 0:
+        nan = float("nan")
+        return Estimate(name=name, estimand=estimand, method="naive", estimate=nan, se=nan, ci_low=nan,
+                        ci_high=nan, level=level, n=int(u.shape[0]), diagnostics={"matched_rows": 0.0})
+    theta = float(np.dot(agree, u) / total)
+    psi = agree * (u - theta) / agree.mean()
+    if np.max(np.abs(psi)) <= 1e-12 * max(1.0, abs(theta)):
+        psi = np.zeros_like(psi)  # a constant outcome: rounding noise, not sampling error
+    return estimate_from_influence(theta, psi, name=name, estimand=estimand, method="naive", level=level,
+                                   cluster=cluster, diagnostics={"matched_rows": float(total)})
+
+
+def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequence[str] = ("dr", "el"),
+                      lam: float | None = None, level: float = 0.95, n_folds: int = 5, seed: int = 0,
+                      learner: str = "linear", nuisances: Nuisances | None = None, compare: bool = False,
+                      estimands: Sequence[str] | None = None, naive: bool = True) -> EstimateTable:
+    """Quality, cost and utility of each policy by the chosen OPE methods, with the naive answer beside.
+
+    Parameters
+    ----------
+    log : a `RoutingLog` from `read_log`.
+    policies : policy specs (``always:M``, ``column:C``, ``probs:P``, ``file:R.json``).
+    methods : any of ``ips, snips, dm, dr, sndr, switch-dr, dros, el`` (``el``: IPS with an
+        empirical-likelihood interval).
+    lam : λ of the utility Y − λ·cost (no utility rows when None).
+    compare : add contrasts of every policy against the first (paired on the log's rows).
+
+    With ``log.cluster`` (prompt ids) the Wald intervals are cluster-robust; the
+    empirical-likelihood interval treats rows as independent.
+
+    Returns
+    -------
+    An `EstimateTable`; each estimate is named by its policy spec, its estimand is
+    ``quality``, ``cost`` or ``utility``, and its method names the estimator (``naive`` for the naive answer).
+    """
+    methods = list(dict.fromkeys(methods))
+    bad = [m for m in methods if m not in ALL_METHODS]
+    if bad:
+        raise ValueError(f"unknown method(s) {bad}; use {', '.join(ALL_METHODS)} or all")
+    if not policies:
+        raise ValueError("give at least one --policy")
+    specs = [parse_policy(p) for p in policies]
+    pis = {}
+    for spec in specs:
+        pi = policy_matrix(spec, log)
+        check_support(pi, log, spec.label)
+        pis[spec.label] = pi
+    nuis = nuisances or fit_nuisances(log, n_folds=n_folds, seed=seed, learner=learner)
+    table = outcome_table(log, nuis, lam)
+    wanted = [e for e in (estimands or ESTIMANDS) if e in table]
+    warnings = []
+    if not nuis.propensity_logged:
+        warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
+                        "logistic model, so every estimate also assumes the old router chose from these features only")
+    cost_note = ("costs come from the price table, so each policy's cost is known given the prompts"
+                 if log.prices is not None else None)
+    estimates: list[Estimate] = []
+    ope_methods = [m for m in methods if m != "el"]
+    for label, pi in pis.items():
+        for estimand in wanted:
+            u, q = table[estimand]
+            rows = ope_estimates(u, log.action, nuis.propensity, pi, q, methods=ope_methods, name=label,
+                                 estimand=estimand, level=level, cluster=log.cluster, action_names=log.models,
+                                 check=False) if ope_methods else []
+            if "el" in methods and not (estimand == "cost" and log.prices is not None):
+                bounds = (0.0, 1.0) if is_binary(u) else (float(u.min()), float(u.max()))
+                rows.append(el_ips_value(u, log.action, nuis.propensity, pi, level=level, r_min=bounds[0],
+                                         r_max=bounds[1], name=label, estimand=estimand, action_names=log.models))
+            for est in rows:
+                diag = {**est.diagnostics, "propensity": "logged" if nuis.propensity_logged else "estimated"}
+                if cost_note and estimand == "cost":
+                    diag["note"] = cost_note
+                estimates.append(est.with_(diagnostics=diag))
+            if naive:
+                estimates.append(naive_value(u, log.action, pi, name=label, estimand=estimand, level=level,
+                                             cluster=log.cluster))
+    if compare and len(pis) > 1:
+        estimates += policy_contrasts(estimates, [s.label for s in specs], ope_methods[:1] or ["dr"])
+    return EstimateTable(estimates, warnings)
+
+
+def policy_contrasts(estimates: Sequence[Estimate], labels: Sequence[str], methods: Sequence[str]) -> list[Estimate]:
+    """Every policy minus the first, per estimand and method, paired on the log's rows."""
+    out = []
+    for method in methods:
+        by = {(e.name, e.estimand): e for e in estimates if e.method == method and e.influence is not None}
+        for estimand in ESTIMANDS:
+            base = by.get((labels[0], estimand))
+            if base is None:
+                continue
+            for label in labels[1:]:
+                other = by.get((label, estimand))
+                if other is not None:
+                    c = contrast(other, base, estimand=estimand, method=method)
+                    out.append(c.with_(warnings=()))
+    return out

@@ -1,0 +1,258 @@
+"""core.ope: agreement with Open Bandit Pipeline, the EL interval against a brute-force solver, IF sanity."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from llmcause.core import ope
+
+OBP_REASON = ("obp is not installed; install it with `pip install --no-deps --ignore-requires-python obp==0.5.7 "
+              "tqdm seaborn` (as .ci/run does) to run the agreement tests")
+
+
+def _import_obp():
+    """Import obp 0.5.7 without torch.
+
+    obp imports torch at module load only for its neural policy learners
+    (obp.policy.offline*, obp.utils.check_tensor); the estimators and the
+    synthetic data set never call it. When torch is absent, a stand-in whose
+    every attribute is a class that refuses to be instantiated is registered
+    for the duration of the import and removed afterwards.
+    """
+    if importlib.util.find_spec("obp") is None:
+        pytest.skip(OBP_REASON)
+    if importlib.util.find_spec("torch") is not None:
+        try:
+            import obp
+        except ImportError as exc:
+            pytest.skip(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
+        return obp
+    names = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils", "torch.utils.data")
+
+    class _TorchUnavailable:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("torch is not installed (stand-in used to import obp's estimators)")
+
+    def _attr(name):
+        return _TorchUnavailable
+
+    stand_ins = {}
+    for name in names:
+        mod = types.ModuleType(name)
+        mod.__getattr__ = _attr
+        stand_ins[name] = mod
+    for name in names[1:]:
+        parent, child = name.rsplit(".", 1)
+        setattr(stand_ins[parent], child, stand_ins[name])
+    sys.modules.update(stand_ins)
+    try:
+        import obp
+        import obp.dataset  # noqa: F401
+        import obp.ope  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
+    finally:
+        for name in names:
+            if sys.modules.get(name) is stand_ins[name]:
+                del sys.modules[name]
+    return obp
+
+
+@pytest.fixture(scope="module")
+def obp_bandit():
+    obp = _import_obp()
+    from obp.dataset import SyntheticBanditDataset, logistic_reward_function
+
+    ds = SyntheticBanditDataset(n_actions=4, dim_context=3, reward_function=logistic_reward_function,
+                                beta=-2.0, random_state=12)
+    fb = ds.obtain_batch_bandit_feedback(n_rounds=4000)
+    rng = np.random.default_rng(3)
+    n, k = fb["n_rounds"], fb["n_actions"]
+    target = rng.dirichlet(np.full(k, 0.7), size=n)  # a stochastic target policy
+    q_hat = np.clip(fb["expected_reward"] + rng.normal(0, 0.1, (n, k)), 0, 1)  # a deliberately imperfect model
+    return obp, fb, target, q_hat
+
+
+def _obp_value(obp, estimator, fb, target, q_hat):
+    kwargs = dict(reward=fb["reward"], action=fb["action"], pscore=fb["pscore"], action_dist=target[:, :, None],
+                  position=None)
+    if not isinstance(estimator, (obp.ope.InverseProbabilityWeighting,
+                                  obp.ope.SelfNormalizedInverseProbabilityWeighting)):
+        kwargs["estimated_rewards_by_reg_model"] = q_hat[:, :, None]
+    return estimator.estimate_policy_value(**kwargs)
+
+
+@pytest.mark.parametrize("method,make,kw", [
+    ("ips", lambda o: o.ope.InverseProbabilityWeighting(), {}),
+    ("ips", lambda o: o.ope.InverseProbabilityWeighting(lambda_=3.0), {"clip": 3.0}),
+    ("snips", lambda o: o.ope.SelfNormalizedInverseProbabilityWeighting(), {}),
+    ("dm", lambda o: o.ope.DirectMethod(), {}),
+    ("dr", lambda o: o.ope.DoublyRobust(), {}),
+    ("dr", lambda o: o.ope.DoublyRobust(lambda_=4.0), {"clip": 4.0}),
+    ("sndr", lambda o: o.ope.SelfNormalizedDoublyRobust(), {}),
+    ("switch-dr", lambda o: o.ope.SwitchDoublyRobust(lambda_=2.5), {"tau": 2.5}),
+    ("switch-dr", lambda o: o.ope.SwitchDoublyRobust(lambda_=np.inf), {"tau": np.inf}),
+    ("dros", lambda o: o.ope.DoublyRobustWithShrinkage(lambda_=5.0), {"lam": 5.0}),
+    ("dros", lambda o: o.ope.DoublyRobustWithShrinkage(lambda_=np.inf), {"lam": np.inf}),
+])
+def test_agrees_with_obp(obp_bandit, method, make, kw):
+    obp, fb, target, q_hat = obp_bandit
+    expected = _obp_value(obp, make(obp), fb, target, q_hat)
+    est = ope.ope_estimates(fb["reward"], fb["action"], fb["pscore"], target, q_hat, methods=(method,), **kw)[0]
+    assert est.estimate == pytest.approx(expected, rel=1e-10, abs=1e-12)
+    # the influence values reproduce obp's per-row terms up to centring (SNIPS/SNDR: to first order)
+    assert abs(np.mean(est.influence)) < 1e-10
+
+
+def test_obp_round_rewards_equal_our_summands(obp_bandit):
+    """The per-row terms behind obp's bootstrap are our influence values plus the estimate (DR, IPS)."""
+    obp, fb, target, q_hat = obp_bandit
+    est = ope.dr_value(fb["reward"], fb["action"], fb["pscore"], target, q_hat)
+    rounds = obp.ope.DoublyRobust()._estimate_round_rewards(
+        reward=fb["reward"], action=fb["action"], position=np.zeros(fb["n_rounds"], dtype=int),
+        pscore=fb["pscore"], action_dist=target[:, :, None], estimated_rewards_by_reg_model=q_hat[:, :, None])
+    np.testing.assert_allclose(est.influence + est.estimate, rounds, rtol=1e-12, atol=1e-12)
+    assert est.se == pytest.approx(np.std(rounds) / np.sqrt(rounds.shape[0]), rel=1e-10)
+
+
+def test_obp_synthetic_truth_inside_dr_interval(obp_bandit):
+    obp, fb, target, q_hat = obp_bandit
+    truth = float(np.mean(np.sum(target * fb["expected_reward"], axis=1)))
+    est = ope.dr_value(fb["reward"], fb["action"], fb["pscore"], target, q_hat)
+    assert est.covers(truth)
+
+
+# --------------------------------------------------------------------------- EL interval
+
+
+def _el_mle_primal(w, w_max):
+    """The EL maximum by a generic constrained optimiser on the primal (small n only)."""
+    n = w.shape[0]
+    cw = np.array([0.0, w_max])
+    cons = [{"type": "eq", "fun": lambda x: np.sum(x) - 1.0},
+            {"type": "eq", "fun": lambda x: x[:n] @ w + x[n:] @ cw - 1.0}]
+    res = optimize.minimize(lambda x: -np.sum(np.log(np.maximum(x[:n], 1e-300))), np.r_[np.full(n, 0.9 / n), 0.05, 0.05],
+                            constraints=cons, bounds=[(1e-10, 1.0)] * n + [(0.0, 1.0)] * 2, method="SLSQP",
+                            options={"ftol": 1e-14, "maxiter": 3000})
+    return -res.fun
+
+
+def _el_profile(w, r, v, w_max):
+    """ℓ(v) by another route: the profile dual with v fixed, min over (γ, δ) of −Σ log(n + γ(w−1) + δ(wr − v))
+    subject to the four corner points, by SLSQP."""
+    n = w.shape[0]
+    corners = [(0.0, 0.0), (0.0, 1.0), (w_max, 0.0), (w_max, 1.0)]
+
+    def f(z):
+        s = n + z[0] * (w - 1) + z[1] * (w * r - v)
+        return np.inf if np.any(s <= 0) else -np.sum(np.log(s))
+
+    cons = [{"type": "ineq", "fun": (lambda z, cw=cw, cr=cr: n + z[0] * (cw - 1) + z[1] * (cw * cr - v))}
+            for cw, cr in corners]
+    cons.append({"type": "ineq", "fun": lambda z: n + z[0] * (w - 1) + z[1] * (w * r - v) - 1e-9})
+    return optimize.minimize(f, np.zeros(2), constraints=cons, method="SLSQP",
+                             options={"ftol": 1e-15, "maxiter": 1000}).fun
+
+
+def _el_brute(w, r, level, w_max, v_hat):
+    """Profile-then-bisect: the endpoints where 2(ℓ̂ − ℓ(v)) crosses the χ²₁ quantile."""
+    loglik = _el_mle_primal(w, w_max)
+    crit = stats.chi2.ppf(level, 1)
+
+    def h(v):
+        return 2.0 * (loglik - _el_profile(w, r, v, w_max)) - crit
+
+    return loglik, optimize.brentq(h, 1e-9, v_hat, xtol=1e-13), optimize.brentq(h, v_hat, 1 - 1e-9, xtol=1e-13)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_el_interval_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n = 10
+    p = rng.choice([0.1, 0.3, 0.5, 0.9], n)
+    w = (rng.random(n) < 0.5) / p
+    r = rng.random(n).round(3)
+    w_max = 12.0
+    v, lo, hi = ope.el_interval(w, r, w_max=w_max, r_min=0.0, r_max=1.0)
+    loglik, blo, bhi = _el_brute(w, r, 0.95, w_max, v)
+    (wu, ru), c = ope._compress(w, r)
+    assert ope._el_mle(wu, c, 0.0, w_max)[1] == pytest.approx(loglik, abs=1e-6)
+    assert lo == pytest.approx(blo, abs=1e-8)
+    assert hi == pytest.approx(bhi, abs=1e-8)
+    assert lo <= v <= hi
+
+
+def test_el_interval_uninformative_without_matches():
+    """No logged row agrees with the target: the data say nothing, the interval is the whole reward range."""
+    w = np.zeros(200)
+    r = np.random.default_rng(0).random(200)
+    v, lo, hi = ope.el_interval(w, r, w_max=50.0, r_min=0.0, r_max=1.0)
+    assert lo == pytest.approx(0.0, abs=1e-6) and hi == pytest.approx(1.0, abs=1e-6)
+
+
+def test_el_interval_matches_control_variate_wald_with_good_overlap():
+    """With good overlap EL is first-order the IPS with the optimal control variate w − 1 (E[w] = 1)."""
+    rng = np.random.default_rng(4)
+    n = 20_000
+    p = rng.uniform(0.2, 0.8, n)
+    a = rng.random(n) < p
+    w = a / p
+    r = (rng.random(n) < 0.3 + 0.4 * a).astype(float)
+    v, lo, hi = ope.el_interval(w, r, w_max=5.0, r_min=0, r_max=1)
+    beta = np.cov(w * r, w)[0, 1] / np.var(w, ddof=1)
+    resid = w * r - beta * (w - 1)
+    se = np.std(resid) / np.sqrt(n)
+    assert (hi - lo) == pytest.approx(2 * stats.norm.ppf(0.975) * se, rel=0.02)
+    assert v == pytest.approx(resid.mean(), abs=0.2 * se)
+
+
+# --------------------------------------------------------------------------- influence values and inputs
+
+
+def test_snips_influence_is_the_delta_method():
+    rng = np.random.default_rng(5)
+    n = 500
+    w = rng.exponential(1.0, n)
+    u = rng.random(n)
+    theta, psi = ope.snips_scores(w, u)
+    # numerical derivative of the ratio statistic in each row's weight (an IF check by perturbation)
+    eps = 1e-6
+    i = 17
+    up = np.ones(n)
+    up[i] += eps
+    pert = np.dot(up * w, u) / np.sum(up * w)
+    assert (pert - theta) / eps * n == pytest.approx(psi[i], rel=1e-4)
+
+
+def test_matched_count_warning_and_diagnostics():
+    n = 300
+    rng = np.random.default_rng(0)
+    action = (rng.random(n) < 0.02).astype(int)
+    propensity = np.where(action == 1, 0.02, 0.98)
+    target = np.zeros((n, 2))
+    hard = rng.random(n) > 0.5
+    target[np.arange(n), hard.astype(int)] = 1.0
+    est = ope.ips_value(rng.random(n), action, propensity, target, action_names=["small", "large"])
+    assert est.diagnostics["matched"]["large"] < 50
+    assert any("thin overlap" in w and "large" in w for w in est.warnings)
+    assert est.diagnostics["max_weight"] == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (dict(propensity=np.array([0.5, 0.0, 0.5])), "propensities"),
+    (dict(propensity=np.array([0.5, 1.2, 0.5])), "propensities"),
+    (dict(action=np.array([0, 2, 1])), "integer codes"),
+    (dict(target=np.array([[0.5, 0.6], [1, 0], [0, 1]])), "probability distribution"),
+])
+def test_bad_inputs_raise(bad, msg):
+    args = dict(reward=np.array([1.0, 0.0, 1.0]), action=np.array([0, 1, 1]), propensity=np.array([0.5, 0.5, 0.5]),
+                target=np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    args.update(bad)
+    with pytest.raises(ValueError, match=msg):
+        ope.ips_value(**args)
