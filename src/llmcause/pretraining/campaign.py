@@ -133,6 +133,10 @@ def load_results(store: RunStore, campaign: str | None = None) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    w_cols = [c for c in frame.columns if str(c).startswith(WEIGHT_PREFIX)]
+    rank = {d: i for i, d in enumerate(corpus.names)}
+    w_cols = sorted((c for c in frame.columns if str(c).startswith(WEIGHT_PREFIX)),
+                    key=lambda c: rank.get(c[len(WEIGHT_PREFIX):], len(rank)))
     frame[w_cols] = frame[w_cols].fillna(0.0)
-    return frame
+    labels = [c for c in ("campaign", *LABELS) if c in frame.columns]
+    other = [c for c in frame.columns if c not in labels and c not in w_cols and not str(c).startswith(LOSS_PREFIX)]
+    return frame[[*labels, *other, *w_cols, *(LOSS_PREFIX + d for d in corpus.names)]]

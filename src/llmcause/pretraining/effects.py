@@ -45,7 +45,7 @@ from .campaign import LOSS_PREFIX, loss_columns
 from .designs import WEIGHT_PREFIX, design_domains
 
 __all__ = ["designed_effects", "one_at_a_time_effects", "inclusion_effects", "swarm_effects",
-           "observational_effects", "paired_difference"]
+           "observational_effects", "paired_difference", "nuisance_model"]
 
 
 def _targets(results: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -195,10 +195,28 @@ def _naive_slope(y: np.ndarray, d: np.ndarray, *, name: str, level: float) -> Es
                                    method="naive", level=level)
 
 
+def nuisance_model(learner: str = "spline", seed: int = 0):
+    """A regressor for the DML nuisances: ``linear`` (ridge), ``spline`` (additive cubic splines + ridge;
+    the default: smooth in log size and tokens, fast on small tables) or ``boosting`` (gradient boosting)."""
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import SplineTransformer, StandardScaler
+
+    if learner == "linear":
+        return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
+    if learner == "spline":
+        return make_pipeline(SplineTransformer(n_knots=6, degree=3), Ridge(alpha=1e-2))
+    if learner == "boosting":
+        return GradientBoostingRegressor(n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8,
+                                         random_state=seed)
+    raise ValueError(f"unknown learner {learner!r}; use linear, spline or boosting")
+
+
 def observational_effects(table: pd.DataFrame, *, treatments: Sequence[str], outcomes: Sequence[str],
                           confounders: Sequence[str], weights: Sequence[str] | None = None,
-                          outcome_model=None, treatment_model=None, n_folds: int = 5, seed: int = 0,
-                          level: float = 0.95, naive: bool = True) -> EstimateTable:
+                          learner: str = "spline", outcome_model=None, treatment_model=None, n_folds: int = 5,
+                          seed: int = 0, level: float = 0.95, naive: bool = True) -> EstimateTable:
     """Cross-fitted partially linear effect of each treatment weight on each loss, from past runs.
 
     Parameters
@@ -212,8 +230,8 @@ def observational_effects(table: pd.DataFrame, *, treatments: Sequence[str], out
     weights : all mixture weight columns (default: the treatments); the
         composition of the others enters as covariates, so the effect is
         that of w_j replacing the others proportionally.
-    outcome_model, treatment_model : scikit-learn regressors for E[L | X] and
-        E[w_j | X] (default: ridge).
+    learner : nuisance learner for E[L | X] and E[w_j | X] (see `nuisance_model`).
+    outcome_model, treatment_model : scikit-learn regressors that replace the learner.
 
     Returns
     -------
@@ -221,6 +239,9 @@ def observational_effects(table: pd.DataFrame, *, treatments: Sequence[str], out
     when ``naive``, the unadjusted regression slope (method ``naive``).
     """
     weights = list(weights) if weights else list(treatments)
+    learner_name = "custom" if outcome_model is not None or treatment_model is not None else learner
+    outcome_model = outcome_model if outcome_model is not None else nuisance_model(learner, seed)
+    treatment_model = treatment_model if treatment_model is not None else nuisance_model(learner, seed)
     W = table[list(weights)].to_numpy(dtype=float)
     C = table[list(confounders)].to_numpy(dtype=float)
     folds = fold_ids(len(table), n_folds, seed=seed)
@@ -235,7 +256,8 @@ def observational_effects(table: pd.DataFrame, *, treatments: Sequence[str], out
             est = partially_linear(y, d, X, outcome_model=outcome_model, treatment_model=treatment_model,
                                    folds=folds, level=level, name=name, seed=seed,
                                    estimand="replacement slope (per unit weight), adjusted")
-            estimates.append(est.with_(diagnostics={**est.diagnostics, "confounders": list(confounders)}))
+            estimates.append(est.with_(diagnostics={**est.diagnostics, "confounders": list(confounders),
+                                                    "learner": learner_name}))
             if naive:
                 estimates.append(_naive_slope(y, d, name=name, level=level))
     assumption = (f"the observational effects assume that {', '.join(confounders)} (and the other domains' "
