@@ -68,7 +68,7 @@ def read_design(source: Any) -> pd.DataFrame:
     for col in ("arm", "varied", "contrast"):
         if col not in df.columns:
             df[col] = ""
-        df[col] = df[col].fillna("").astype(str)
+        df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
     if "arm" in df.columns and (df["arm"] == "").all():
         df["arm"] = [f"mixture {i + 1}" for i in range(len(df))]
     if "mixture" not in df.columns:

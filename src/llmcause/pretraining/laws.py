@@ -84,7 +84,7 @@ class ExponentialLaw:
         best = None
         for x0 in starts:
             fit = optimize.least_squares(residuals, x0, jac=jacobian, loss="huber", f_scale=0.1 * spread,
-                                         max_nfev=300)
+                                         max_nfev=100, x_scale="jac")
             if best is None or fit.cost < best.cost:
                 best = fit
         self.params_ = best.x

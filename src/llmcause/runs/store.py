@@ -8,9 +8,12 @@ Tables:
   (e.g. arm and seed), so an analysis can rebuild its design from the store.
 - ``meta``: the application id and schema version.
 
-Every result is committed in its own transaction as soon as it arrives, with
-``synchronous=FULL``, so a campaign killed at any moment loses no finished
-run. WAL mode plus a busy timeout let several processes write at once.
+Every result is committed in its own transaction as soon as it arrives. In
+WAL mode with ``synchronous=NORMAL`` a committed transaction survives the
+process being killed at any moment, so a killed campaign loses no finished
+run (an operating-system crash or power cut may roll back the last few
+commits, which are then simply run again; the file stays consistent). WAL
+mode plus a busy timeout let several processes write at once.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class RunStore:
                 mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(f"{self.path}: could not switch the store to WAL mode (got {mode})")
-            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
             self._init_schema()
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
