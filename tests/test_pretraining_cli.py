@@ -39,6 +39,10 @@ def test_design_run_effects_one_at_a_time(tmp_path, capsys):
     assert ("code:code", "replacement") in names and ("math:legal", "augmentation") in names
     own = next(e for e in doc["estimates"] if e["name"] == "math:math" and e["estimand"] == "replacement")
     assert own["estimate"] < 0 and own["diagnostics"]["n_seeds"] == 2
+    assert run(["pretraining", "effects", str(store), "--on", "code,mean", "--json"]) == 0
+    subset = _json(capsys)
+    assert {e["name"] for e in subset["estimates"]} == {"code:code", "code:mean", "math:code", "math:mean"}
+    _bad(capsys, ["pretraining", "effects", str(store), "--on", "poetry"], "--on", "'poetry'")
     # the results file gives the same effects
     assert run(["pretraining", "effects", str(results), "--json"]) == 0
     again = _json(capsys)

@@ -119,9 +119,13 @@ def test_process_pool_gives_the_serial_results():
 
 def test_ray_executor_runs_when_ray_is_installed():
     pytest.importorskip("ray")
-    params = [{"x": i} for i in range(4)]
-    out = {o.key: o.result for o in make_executor("ray", 2).run(square, [(str(i), p) for i, p in enumerate(params)])}
-    assert out == {str(i): {"value": i * i, "label": ""} for i in range(4)}
+    from llmcause.pretraining.proxy import ProxyConfig, proxy_run, run_params
+
+    items = [(str(s), run_params({"code": 0.5, "math": 0.5}, s, ProxyConfig(order=2, budget=20_000)))
+             for s in range(3)]
+    serial = {o.key: o.result for o in SerialExecutor().run(proxy_run, items)}
+    on_ray = {o.key: o.result for o in make_executor("ray", 2).run(proxy_run, items)}
+    assert on_ray == serial
 
 
 def test_ray_executor_says_how_to_install_ray_when_absent():

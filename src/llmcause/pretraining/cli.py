@@ -279,6 +279,8 @@ def effects_command(
                                                        "bpb:<domain>).")] = None,
     learner: Annotated[Learner, typer.Option(help="DML nuisance learner.")] = Learner.spline,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds (DML).")] = 5,
+    on: Annotated[Optional[str], typer.Option(help="Only these held-out losses, e.g. code,math,mean "
+                                                   "(default: every domain and the mean).")] = None,
     level: LevelOpt = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
     json_out: JsonOpt = False,
@@ -316,6 +318,15 @@ def effects_command(
         with data_errors(src):
             table = designed_effects(frame, level=level, seed=seed)
         title = "Effects of adding each domain on held-out losses (bits per byte), from designed proxy runs"
+    if on:
+        from ..core.estimate import EstimateTable
+
+        wanted = parse_list(on, "--on")
+        held = {e.name.split(":", 1)[1] for e in table}
+        for name in wanted:
+            if name not in held:
+                raise DataError(f"--on: no held-out loss {name!r}; these are: {', '.join(sorted(held))}")
+        table = EstimateTable([e for e in table if e.name.split(":", 1)[1] in wanted], table.warnings)
     emit(table, command="pretraining effects", as_json=json_out, report=report, title=title,
          sections=_effect_sections(table))
 
