@@ -69,16 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     results = None
     executors = ["serial", "process"]
     try:
-        import ray  # noqa: F401
-
-        executors.append("ray")
+        import ray
     except ImportError:
+        ray = None
         print("ray: not installed (pip install 'llmcause[ray]'); skipped")
+    else:
+        executors.append("ray")
     for name in executors:
         extra = ""
         if name == "ray":
-            import ray
-
             t0 = time.perf_counter()
             ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
             extra = f" (+ {time.perf_counter() - t0:.1f} s ray.init)"
@@ -86,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         summary, res = run_design(design, RunStore(":memory:"), executor=name, workers=args.workers, progress=False)
         timings[name] = time.perf_counter() - t0
         if name == "ray":
-            import ray
-
             ray.shutdown()
         assert summary.executed == n_runs and summary.failed == 0
         if results is None:

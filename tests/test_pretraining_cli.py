@@ -96,6 +96,18 @@ def test_observational_effects_from_a_table_of_past_runs(tmp_path, capsys):
     assert any("assume" in w for w in doc["warnings"])
 
 
+def test_scale_reports_rank_agreement(tmp_path, capsys):
+    design = tmp_path / "mixtures.csv"
+    assert run(["pretraining", "design", "--domains", "code,legal,math", "--runs", "7", "--seeds", "1",
+                "--out", str(design)]) == 0
+    capsys.readouterr()
+    assert run(["pretraining", "scale", str(design), "--proxy-order", "1", "--proxy-budget", "20000",
+                "--target-order", "2", "--target-budget", "40000", "--json"]) == 0
+    doc = _json(capsys)
+    mean = next(e for e in doc["estimates"] if e["name"] == "proxy vs target:mean")
+    assert mean["n"] == 8 and mean["ci_low"] <= mean["estimate"] <= mean["ci_high"]
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 

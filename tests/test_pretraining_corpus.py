@@ -6,7 +6,6 @@ import hashlib
 import lzma
 from importlib import resources
 
-import numpy as np
 import pytest
 
 from llmcause.pretraining.corpus import allocate_bytes, load_corpus, mixture_blocks

@@ -137,7 +137,7 @@ def test_dml_coverage_small():
 
 @pytest.mark.slow
 def test_dml_coverage_study():
-    cov = _coverage(200, 300, outcomes=[f"bpb:{d}" for d in ("code", "techdocs", "legal", "drama", "quotes",
+    cov = _coverage(200, 600, outcomes=[f"bpb:{d}" for d in ("code", "techdocs", "legal", "drama", "quotes",
                                                                 "math")])
     assert 0.92 <= cov <= 0.98, cov
 

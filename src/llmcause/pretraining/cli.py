@@ -190,7 +190,7 @@ def design_command(
         _print_json({"command": "pretraining design", "out": str(out), "runs": int(len(frame)),
                      "mixtures": int(frame["mixture"].nunique()), "estimates": [], "warnings": []})
     else:
-        stdout_console().print(f"wrote {len(frame)} runs ({frame['mixture'].nunique()} mixtures x {seeds} seeds) "
+        stdout_console().print(f"wrote {len(frame)} runs ({frame['mixture'].nunique()} mixtures x {seeds} seed{'s' if seeds > 1 else ''}) "
                                f"to {out}", highlight=False)
 
 

@@ -27,7 +27,7 @@ from ..core.estimate import Estimate, EstimateTable
 from ..core.inference import estimate_from_influence
 from ..runs import RunStore
 from .campaign import LOSS_PREFIX, run_design
-from .designs import WEIGHT_PREFIX, weight_columns
+from .designs import weight_columns
 from .effects import paired_difference
 from .laws import LAWS, MixtureLaws, combine_target, heldout_spearman, mixture_table
 from .proxy import ProxyConfig
