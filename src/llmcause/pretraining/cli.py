@@ -384,6 +384,11 @@ def recommend_command(
     swarm = frame[frame["kind"] == "dirichlet"] if (frame["kind"] == "dirichlet").any() else \
         frame[~frame["kind"].isin(["verification", "scale"])]
     require_columns(swarm, ["order", "budget", "block"])
+    configs = swarm[["order", "budget", "block"]].drop_duplicates()
+    if len(configs) > 1:
+        listed = "; ".join(f"order {r.order}, budget {r.budget}" for r in configs.itertuples())
+        raise DataError(f"{src}: the swarm runs use {len(configs)} proxy configurations ({listed}); choose one "
+                        "with --campaign")
     known = [c[4:] for c in frame.columns if str(c).startswith("bpb:")]
     if target != "mean" and target not in known:
         raise DataError(f"--target: unknown target {target!r}; use mean or one of: {', '.join(known)}")
