@@ -1,0 +1,187 @@
+"""`llmcause pretraining ...` end to end, and bad inputs (exit 2, one plain message, no half-written output)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from llmcause.cli import run
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def swarm_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("swarm")
+    design, store = folder / "swarm.csv", folder / "runs.db"
+    assert run(["pretraining", "design", "--kind", "dirichlet", "--domains", "code,legal,math", "--runs", "15",
+                "--seeds", "1", "--order", "2", "--budget", "30000", "--out", str(design)]) == 0
+    assert run(["pretraining", "run", str(design), "--store", str(store)]) == 0
+    return folder, design, store
+
+
+def test_design_run_effects_one_at_a_time(tmp_path, capsys):
+    design, store, results = tmp_path / "oat.csv", tmp_path / "runs.db", tmp_path / "results.csv"
+    assert run(["pretraining", "design", "--kind", "one-at-a-time", "--domains", "code,math", "--seeds", "2",
+                "--order", "3", "--budget", "40000", "--out", str(design), "--json"]) == 0
+    doc = _json(capsys)
+    assert doc["runs"] == 5 * 2 and doc["mixtures"] == 5
+    assert run(["pretraining", "run", str(design), "--store", str(store), "--out", str(results), "--json"]) == 0
+    doc = _json(capsys)
+    assert (doc["executed"], doc["skipped"], doc["failed"]) == (10, 0, 0)
+    assert run(["pretraining", "effects", str(store), "--json"]) == 0
+    doc = _json(capsys)
+    names = {(e["name"], e["estimand"]) for e in doc["estimates"]}
+    assert ("code:code", "replacement") in names and ("math:legal", "augmentation") in names
+    own = next(e for e in doc["estimates"] if e["name"] == "math:math" and e["estimand"] == "replacement")
+    assert own["estimate"] < 0 and own["diagnostics"]["n_seeds"] == 2
+    assert run(["pretraining", "effects", str(store), "--on", "code,mean", "--json"]) == 0
+    subset = _json(capsys)
+    assert {e["name"] for e in subset["estimates"]} == {"code:code", "code:mean", "math:code", "math:mean"}
+    _bad(capsys, ["pretraining", "effects", str(store), "--on", "poetry"], "--on", "'poetry'")
+    # the results file gives the same effects
+    assert run(["pretraining", "effects", str(results), "--json"]) == 0
+    again = _json(capsys)
+    assert [e["estimate"] for e in again["estimates"]] == pytest.approx([e["estimate"] for e in doc["estimates"]])
+
+
+def test_recommend_with_verification(swarm_store, capsys, tmp_path):
+    folder, _, store = swarm_store
+    report = tmp_path / "rec.html"
+    assert run(["pretraining", "recommend", str(store), "--law", "loglinear", "--verify", "--seeds", "2",
+                "--candidates", "2000", "--json", "--report", str(report)]) == 0
+    doc = _json(capsys)
+    names = [e["name"] for e in doc["estimates"]]
+    assert "loglinear:mean" in names and "recommended - uniform" in names
+    rec = next(e for e in doc["estimates"] if e["name"] == "recommended")
+    assert sum(rec["diagnostics"]["weights"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert "Mixtures (weights)" in report.read_text()
+    # verification runs were stored, so a second verification executes nothing new
+    from llmcause.runs import RunStore
+
+    with RunStore(store, create=False) as s:
+        assert "verification" in s.campaigns()
+        n_runs = s.counts()["done"]
+    assert run(["pretraining", "recommend", str(store), "--law", "loglinear", "--verify", "--seeds", "2",
+                "--candidates", "2000", "--json"]) == 0
+    capsys.readouterr()
+    with RunStore(store, create=False) as s:
+        assert s.counts()["done"] == n_runs
+
+
+def test_recommend_without_verification_says_so(swarm_store, capsys):
+    _, _, store = swarm_store
+    assert run(["pretraining", "recommend", str(store), "--law", "loglinear", "--candidates", "1000"]) == 0
+    captured = capsys.readouterr()
+    assert "mixture weights" in captured.out and "not verified" in captured.err
+
+
+def test_observational_effects_from_a_table_of_past_runs(tmp_path, capsys):
+    from llmcause.pretraining.simulate import past_runs
+
+    world = past_runs(400, seed=11)
+    path = tmp_path / "past.csv"
+    world.table.to_csv(path, index=False)
+    assert run(["pretraining", "effects", str(path), "--confounders", "log_params,log_tokens", "--treatment",
+                "w:code", "--losses", "bpb:math", "--json"]) == 0
+    doc = _json(capsys)
+    dml = next(e for e in doc["estimates"] if e["method"] == "dml-plr")
+    naive = next(e for e in doc["estimates"] if e["method"] == "naive")
+    assert dml["name"] == "code:math" and dml["ci_low"] <= world.true_effects["code:math"] <= dml["ci_high"]
+    assert naive["estimate"] < 0 < world.true_effects["code:math"]
+    assert any("assume" in w for w in doc["warnings"])
+
+
+def test_scale_reports_rank_agreement(tmp_path, capsys):
+    design = tmp_path / "mixtures.csv"
+    assert run(["pretraining", "design", "--domains", "code,legal,math", "--runs", "7", "--seeds", "1",
+                "--out", str(design)]) == 0
+    capsys.readouterr()
+    assert run(["pretraining", "scale", str(design), "--proxy-order", "1", "--proxy-budget", "20000",
+                "--target-order", "2", "--target-budget", "40000", "--json"]) == 0
+    doc = _json(capsys)
+    mean = next(e for e in doc["estimates"] if e["name"] == "proxy vs target:mean")
+    assert mean["n"] == 8 and mean["ci_low"] <= mean["estimate"] <= mean["ci_high"]
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _bad(capsys, argv, *needles):
+    code = run(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def _design_file(tmp_path, rows):
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_weights_that_do_not_sum_to_one(tmp_path, capsys):
+    design = _design_file(tmp_path, [{"seed": 0, "budget": 1000, "order": 2, "w:code": 0.5, "w:math": 0.5},
+                                     {"seed": 0, "budget": 1000, "order": 2, "w:code": 0.5, "w:math": 0.4}])
+    store = tmp_path / "runs.db"
+    _bad(capsys, ["pretraining", "run", str(design), "--store", str(store)], "bad.csv", "row 2", "sum to 0.9")
+    assert not store.exists()  # no half-made store
+
+
+def test_unknown_domain(tmp_path, capsys):
+    out = tmp_path / "d.csv"
+    _bad(capsys, ["pretraining", "design", "--domains", "code,wikipedia", "--out", str(out)], "--domains",
+         "'wikipedia'")
+    assert not out.exists()
+    design = _design_file(tmp_path, [{"seed": 0, "budget": 1000, "order": 2, "w:code": 0.5, "w:wiki": 0.5}])
+    _bad(capsys, ["pretraining", "run", str(design), "--store", str(tmp_path / "r.db")], "bad.csv", "'w:wiki'",
+         "unknown domain")
+
+
+def test_negative_budget(tmp_path, capsys):
+    out = tmp_path / "d.csv"
+    _bad(capsys, ["pretraining", "design", "--budget", "-5", "--out", str(out)], "--budget", "-5")
+    assert not out.exists()
+    design = _design_file(tmp_path, [{"seed": 0, "budget": -100, "order": 2, "w:code": 1.0}])
+    _bad(capsys, ["pretraining", "run", str(design), "--store", str(tmp_path / "r.db")], "bad.csv",
+         "'budget'", "row 1")
+
+
+def test_corrupted_store(tmp_path, capsys):
+    store = tmp_path / "runs.db"
+    store.write_bytes(b"SQLite format 3\x00" + b"garbage" * 500)
+    design = _design_file(tmp_path, [{"seed": 0, "budget": 1000, "order": 2, "w:code": 1.0}])
+    out = tmp_path / "results.csv"
+    _bad(capsys, ["pretraining", "run", str(design), "--store", str(store), "--out", str(out)], "runs.db")
+    assert not out.exists()
+    _bad(capsys, ["pretraining", "effects", str(store)], "runs.db")
+    _bad(capsys, ["pretraining", "recommend", str(store)], "runs.db")
+    text = tmp_path / "notes.db"
+    text.write_text("just some notes\n")
+    _bad(capsys, ["pretraining", "effects", str(text)], "notes.db", "not an SQLite database")
+
+
+def test_other_bad_inputs(tmp_path, capsys, swarm_store):
+    _, design, store = swarm_store
+    _bad(capsys, ["pretraining", "effects", str(tmp_path / "missing.db")], "missing.db", "no such file")
+    _bad(capsys, ["pretraining", "recommend", str(store), "--target", "poetry"], "--target", "'poetry'")
+    _bad(capsys, ["pretraining", "effects", str(store), "--campaign", "nope"], "no campaign 'nope'")
+    _bad(capsys, ["pretraining", "design", "--kind", "dirichlet", "--seeds", "0", "--out", str(tmp_path / "x.csv")],
+         "--seeds")
+    _bad(capsys, ["pretraining", "design", "--order", "9", "--out", str(tmp_path / "x.csv")], "--order")
+    _bad(capsys, ["pretraining", "design", "--kind", "one-at-a-time", "--domains", "code,math", "--base",
+                  "code=0.7,math=0.7", "--out", str(tmp_path / "x.csv")], "--base", "sum to 1.4")
+    design_bad = _design_file(tmp_path, [{"seed": 0, "budget": 1000, "w:code": 1.0}])
+    _bad(capsys, ["pretraining", "run", str(design_bad), "--store", str(tmp_path / "r.db")], "no column 'order'")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        _bad(capsys, ["pretraining", "run", str(design), "--store", str(store), "--executor", "ray"],
+             "--executor ray", "llmcause[ray]")
