@@ -52,7 +52,7 @@ def influence_se(psi: np.ndarray, cluster: np.ndarray | None = None) -> tuple[fl
     if n == 0:
         return float("nan"), None
     if cluster is None:
-        return float(np.sqrt(np.sum(psi * psi)) / n), None
+        return float(np.sqrt(np.dot(psi, psi)) / n), None
     codes, n_groups = _codes(cluster)
     if n_groups < 2:
         return float("nan"), None
