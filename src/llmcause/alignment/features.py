@@ -96,7 +96,10 @@ def strip_fenced_code(text: str) -> tuple[str, int]:
 
 def style_counts(text: str, tokenizer: str = "simple") -> dict[str, int]:
     """Style counts of one response: length (tokens, code included), and markdown outside code."""
-    prose, n_code = strip_fenced_code(text)
+    return _style_counts(text, *strip_fenced_code(text), tokenizer)
+
+
+def _style_counts(text: str, prose: str, n_code: int, tokenizer: str) -> dict[str, int]:
     n_md_links = len(_MD_LINK.findall(prose))
     bare = len(_URL.findall(_MD_LINK.sub(" ", prose)))
     return {
@@ -116,7 +119,10 @@ def content_counts(text: str) -> dict[str, int]:
     adds tokens but no distinct words. (Sentence counts are deliberately not
     used: they measure length, not content.)
     """
-    prose, _ = strip_fenced_code(text)
+    return _content_counts(strip_fenced_code(text)[0])
+
+
+def _content_counts(prose: str) -> dict[str, int]:
     words = {w.lower() for w in _WORD.findall(prose)}
     return {"distinct_words": len(words), "numbers": len(_NUMBER.findall(prose))}
 
@@ -133,7 +139,8 @@ def text_features(texts: Iterable[str], tokenizer: str = "simple") -> pd.DataFra
     """One row per text: the style counts and the content counts."""
     rows = []
     for t in texts:
-        rows.append({**style_counts(t, tokenizer), **content_counts(t)})
+        prose, n_code = strip_fenced_code(t)
+        rows.append({**_style_counts(t, prose, n_code, tokenizer), **_content_counts(prose)})
     cols = [*STYLE_FEATURES, *CONTENT_FEATURES]
     return pd.DataFrame(rows, columns=cols).astype("int64") if rows else pd.DataFrame(columns=cols)
 

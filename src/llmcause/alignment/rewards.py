@@ -38,12 +38,16 @@ def content_words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(prose) if w.lower() not in STOPWORDS}
 
 
-def _text_normal(text: str, seed: int) -> float:
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=str(seed).encode()).digest()
-    u = (int.from_bytes(digest, "big") + 0.5) / 2.0**64
-    from scipy.stats import norm
+def text_normals(texts: Sequence[str], seed: int) -> np.ndarray:
+    """A standard-normal value per text, fixed by a keyed hash of the text (same text, same value)."""
+    from scipy.special import ndtri
 
-    return float(norm.ppf(u))
+    u = np.empty(len(texts))
+    key = str(seed).encode()
+    for i, text in enumerate(texts):
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=key).digest()
+        u[i] = (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+    return ndtri(u)
 
 
 class LengthSandboxReward:
@@ -64,12 +68,11 @@ class LengthSandboxReward:
         return self.length_coef
 
     def score(self, texts: Sequence[str], prompts: Sequence[str] | None = None) -> np.ndarray:
-        out = np.empty(len(texts))
-        for i, t in enumerate(texts):
-            long = count_tokens(t, self.tokenizer) >= self.threshold
-            noise = _text_normal(t, self.seed) if self.noise_sd else 0.0
-            out[i] = self.content_coef * len(content_words(t)) / 10.0 + self.length_coef * long + self.noise_sd * noise
-        return out
+        texts = [str(t) for t in texts]
+        long = np.array([count_tokens(t, self.tokenizer) >= self.threshold for t in texts], dtype=float)
+        content = np.array([len(content_words(t)) for t in texts], dtype=float)
+        noise = text_normals(texts, self.seed) if self.noise_sd else np.zeros(len(texts))
+        return self.content_coef * content / 10.0 + self.length_coef * long + self.noise_sd * noise
 
 
 class NgramRewardModel:

@@ -128,15 +128,22 @@ class LengthRewriter:
     def rewrite(self, texts: Sequence[str], target: int, prompts: Sequence[str] | None = None) -> list[str]:
         return [self.lengthen(t) if target else self.shorten(t) for t in texts]
 
+    def _tokens_joined(self, pieces: list[str], counts: list[int]) -> int:
+        # Simple tokens never span whitespace, so counts add up over space-joined pieces; other
+        # tokenizers are recounted on the joined text.
+        return sum(counts) if self.tokenizer == "simple" else count_tokens(" ".join(pieces), self.tokenizer)
+
     def shorten(self, text: str) -> str:
         if not self.is_long(text):
             return text
         kept: list[str] = []
+        counts: list[int] = []
         for s in split_sentences(text):
-            candidate = " ".join([*kept, s])
-            if count_tokens(candidate, self.tokenizer) >= self.threshold:
+            c = count_tokens(s, self.tokenizer)
+            if self._tokens_joined([*kept, s], [*counts, c]) >= self.threshold:
                 break
             kept.append(s)
+            counts.append(c)
         if kept:
             return " ".join(kept)
         words = text.split()
@@ -148,10 +155,13 @@ class LengthRewriter:
         if self.is_long(text):
             return text
         sentences = split_sentences(text) or ["This is the answer."]
-        out = " ".join(sentences)
+        pieces = list(sentences)
+        counts = [count_tokens(s, self.tokenizer) for s in pieces]
         i = 0
-        while count_tokens(out, self.tokenizer) < self.threshold:
+        while self._tokens_joined(pieces, counts) < self.threshold:
             s = sentences[i % len(sentences)]
-            out += " " + RESTATE_PREFIX + (s[0].lower() + s[1:] if s else s)
+            extra = RESTATE_PREFIX + (s[0].lower() + s[1:] if s else s)
+            pieces.append(extra)
+            counts.append(count_tokens(extra, self.tokenizer))
             i += 1
-        return out
+        return " ".join(pieces)

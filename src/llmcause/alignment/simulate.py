@@ -39,42 +39,50 @@ _VERBS = ("shapes", "limits", "extends", "explains", "reduces", "supports", "cha
 
 def pseudo_words(n: int, rng: np.random.Generator) -> list[str]:
     """n distinct made-up words (content words that carry no meaning but count as facts)."""
-    consonants = list("bdfgklmnprstvz")
-    vowels = list("aeiou")
+    consonants = np.array(list("bdfgklmnprstvz"))
+    vowels = np.array(list("aeiou"))
     words: set[str] = set()
     while len(words) < n:
-        k = int(rng.integers(2, 4))
-        words.add("".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(k)) + rng.choice(consonants))
-    return sorted(words)
+        batch = 2 * (n - len(words)) + 16
+        syll = rng.integers(2, 4, batch)
+        c = consonants[rng.integers(0, consonants.size, (batch, 4))]
+        v = vowels[rng.integers(0, vowels.size, (batch, 3))]
+        for i in range(batch):
+            k = int(syll[i])
+            words.add("".join(c[i, j] + v[i, j] for j in range(k)) + c[i, 3])
+    return sorted(words)[:n]
 
 
 def write_answer(rng: np.random.Generator, vocab: list[str], n_facts: int, n_filler: int, n_headers: int,
                  list_share: float, n_bold: int) -> str:
     """A markdown answer: fact sentences (new words), repeated sentences (no new words), headers, lists, bold."""
-    facts = []
-    for _ in range(n_facts):
-        w = [vocab[i] for i in rng.integers(0, len(vocab), 3)]
-        facts.append(f"The {w[0]} {_VERBS[int(rng.integers(0, len(_VERBS)))]} the {w[1]} of the {w[2]}.")
-    filler = [facts[int(rng.integers(0, len(facts)))] if facts else _NOTHING for _ in range(n_filler)]
-    sentences = facts + filler
-    order = rng.permutation(len(sentences))
+    picks = rng.integers(0, len(vocab), 3 * n_facts).tolist()
+    verbs = rng.integers(0, len(_VERBS), n_facts).tolist()
+    facts = [f"The {vocab[picks[3 * i]]} {_VERBS[verbs[i]]} the {vocab[picks[3 * i + 1]]} of the "
+             f"{vocab[picks[3 * i + 2]]}." for i in range(n_facts)]
+    repeat = rng.integers(0, max(1, n_facts), n_filler).tolist()
+    sentences = facts + [facts[j] if facts else _NOTHING for j in repeat]
+    order = rng.permutation(len(sentences)).tolist()
     sentences = [sentences[i] for i in order] or ["I am not sure."]
+    s_count = len(sentences)
     if n_bold:
-        for i in rng.choice(len(sentences), size=min(n_bold, len(sentences)), replace=False):
+        for i in rng.choice(s_count, size=min(n_bold, s_count), replace=False).tolist():
             words = sentences[i].split()
             j = int(rng.integers(0, len(words)))
             words[j] = f"**{words[j].rstrip('.')}**" + ("." if words[j].endswith(".") else "")
             sentences[i] = " ".join(words)
-    n_sections = max(1, n_headers)
-    cuts = np.array_split(np.arange(len(sentences)), n_sections)
+    n_sections = max(1, min(n_headers, s_count))
+    bounds = [(s_count * j) // n_sections for j in range(n_sections + 1)]
+    as_item = (rng.random(s_count) < list_share).tolist()
     blocks = []
-    for s, idx in enumerate(cuts):
+    for j in range(n_sections):
+        idx = range(bounds[j], bounds[j + 1])
         if n_headers and len(idx):
             title_words = sentences[idx[0]].replace("*", "").rstrip(".").split()[1:3]
             blocks.append("## " + " ".join(title_words).capitalize())
         lines, para = [], []
         for i in idx:
-            if rng.random() < list_share:
+            if as_item[i]:
                 if para:
                     lines.append(" ".join(para))
                     para = []

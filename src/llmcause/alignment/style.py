@@ -47,7 +47,8 @@ def pair_frequency_weights(model_a: Sequence, model_b: Sequence) -> np.ndarray:
     """
     a = np.asarray(model_a).astype(str)
     b = np.asarray(model_b).astype(str)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    first = a < b
+    lo, hi = np.where(first, a, b), np.where(first, b, a)
     _, codes, counts = np.unique(np.char.add(np.char.add(lo, "\x00"), hi), return_inverse=True, return_counts=True)
     w = 1.0 / counts[codes.ravel()]
     return w / w.mean()
