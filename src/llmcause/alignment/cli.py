@@ -428,7 +428,7 @@ def rate_command(
         result = rate_effects(texts, w, model, rewriter, prompts=prompts, cluster=clusters, attribute_of=attr_of,
                               name=attribute.value, level=level, on_step=lambda s: advance(1))
     table = result.table
-    if reward == Reward.sandbox:
+    if reward == Reward.sandbox and attribute == Attribute.length:
         table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "true_effect": length_coef})
                                if e.estimand.startswith("effect") else e for e in table], table.warnings)
     if rewrites is not None:
