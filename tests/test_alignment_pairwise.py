@@ -112,7 +112,10 @@ def _generic_sandwich(ia, ib, y, Z, w, pen_value, cluster):
         S = np.vstack([S[codes == g].sum(axis=0) for g in range(G)]) * np.sqrt(G / (G - 1))
     h_inv = np.linalg.inv(fit.hessian)
     L = _centring(m, k)
-    return L @ fit.coef, L @ h_inv @ (S.T @ S) @ h_inv @ L.T
+    influence = None
+    if cluster is None:
+        influence = y.shape[0] * S @ (L @ h_inv).T
+    return L @ fit.coef, L @ h_inv @ (S.T @ S) @ h_inv @ L.T, influence
 
 
 @pytest.mark.parametrize("weighted,penalty,clustered", [(False, 0.0, False), (True, 0.0, True), (True, 1.0, False),
@@ -123,7 +126,7 @@ def test_fast_assembly_equals_generic_design(weighted, penalty, clustered):
     w = rng.uniform(0.3, 2.0, y.shape[0]) if weighted else np.ones(y.shape[0])
     groups = rng.integers(0, 150, y.shape[0]) if clustered else None
     ours = fit_bradley_terry(a, b, y, features=Z, weights=w if weighted else None, penalty=penalty, cluster=groups)
-    theta, cov = _generic_sandwich(a, b, y, Z, w, penalty, groups)
+    theta, cov, influence = _generic_sandwich(a, b, y, Z, w, penalty, groups)
     got_theta = np.concatenate([ours.strengths, ours.coefs])
     np.testing.assert_allclose(got_theta, theta, rtol=0, atol=1e-10)
     got_cov = np.zeros_like(cov)
@@ -131,6 +134,8 @@ def test_fast_assembly_equals_generic_design(weighted, penalty, clustered):
     got_cov[5:, 5:] = ours.coefs_cov
     np.testing.assert_allclose(got_cov[:5, :5], cov[:5, :5], rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(got_cov[5:, 5:], cov[5:, 5:], rtol=1e-9, atol=1e-14)
+    if influence is not None:
+        np.testing.assert_allclose(ours.influence, influence, rtol=0, atol=1e-9)
 
 
 def test_influence_values_reproduce_the_sandwich():

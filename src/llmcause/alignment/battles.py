@@ -35,7 +35,8 @@ class Battles:
     counts_a: pd.DataFrame | None = None  # per-side counts (text mode)
     counts_b: pd.DataFrame | None = None
     tokenizer: str | None = None
-    n_ties: int = 0
+    n_ties: int = 0  # ties kept as half a win
+    ties_dropped: int = 0
 
     @property
     def n(self) -> int:
@@ -137,6 +138,7 @@ def prepare_battles(
 
     keep = ~np.isnan(y)
     n_ties = int(np.sum(y == 0.5))
+    ties_dropped = int(np.sum(~keep))
     rows = np.flatnonzero(keep)
     if rows.size == 0:
         raise DataError(f"{src}: column {winner!r}: no decisive battles left after dropping ties")
@@ -149,7 +151,7 @@ def prepare_battles(
         cluster=None if clusters is None else clusters[keep], controls=control_matrix, control_names=control_names,
         counts_a=None if counts_a is None else counts_a[keep].reset_index(drop=True),
         counts_b=None if counts_b is None else counts_b[keep].reset_index(drop=True),
-        tokenizer=used_tokenizer, n_ties=n_ties if ties == "half" else 0,
+        tokenizer=used_tokenizer, n_ties=n_ties, ties_dropped=ties_dropped,
     )
 
 

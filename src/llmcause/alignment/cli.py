@@ -172,7 +172,8 @@ def style_command(
         notes.append(f"length counted in {prepared.tokenizer} tokens")
     if prepared.n_ties:
         notes.append(f"{prepared.n_ties} ties counted as half a win each")
-    table = EstimateTable(list(table), [*table.warnings])
+    if prepared.ties_dropped:
+        notes.append(f"{prepared.ties_dropped} ties left out (--ties drop)")
     sections = _style_sections(study, lengths, hetero, notes)
     if json_out or report is not None:
         emit(table, command="alignment style", as_json=json_out, report=report,
@@ -238,7 +239,7 @@ def _print_style(study, lengths, hetero, notes, warnings):
                   _ci(r["elo_style_low"], r["elo_style_high"]), str(int(r["rank_style"])),
                   f"{shift:+d}" if shift else "0")
     console.print(t)
-    s = Table(title="Style effects (log-odds per SD of the style gap, models held fixed)")
+    s = Table(title="Style effects (log-odds per SD of the style gap)")
     for col in ("feature", "effect", "CI", "odds ratio", "p"):
         s.add_column(col, justify="left" if col == "feature" else "right")
     for e in study.style_effects():

@@ -23,7 +23,6 @@ import json
 import os
 from importlib import resources
 
-import numpy as np
 import pandas as pd
 
 from .features import CONTENT_FEATURES, STYLE_FEATURES, text_features
@@ -129,6 +128,3 @@ def write_arena_slice(folder: str, path: str) -> pd.DataFrame:
         gz.write(text.encode("utf-8"))
     return out
 
-
-def _is_missing(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v))

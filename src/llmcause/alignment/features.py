@@ -127,14 +127,6 @@ def _content_counts(prose: str) -> dict[str, int]:
     return {"distinct_words": len(words), "numbers": len(_NUMBER.findall(prose))}
 
 
-def response_text(value) -> str:
-    """The assistant text of a response: a string, or a conversation (list of turns) whose
-    assistant turns are joined (Arena's public format; content may be a string or a list of parts)."""
-    from .arena import assistant_text
-
-    return assistant_text(value)
-
-
 def text_features(texts: Iterable[str], tokenizer: str = "simple") -> pd.DataFrame:
     """One row per text: the style counts and the content counts."""
     rows = []

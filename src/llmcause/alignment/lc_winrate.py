@@ -40,6 +40,7 @@ from ..core.inference import estimate_from_influence
 from ..core.pairwise import weighted_logistic_fit
 
 ESTIMAND = "length-controlled win rate"
+EXTRAPOLATION_SHARE = 0.1  # fewer answers than this on one side of equal length: warn
 
 
 def length_controlled_winrate(preference, length_model, length_baseline, *, difficulty=None, cluster=None,
@@ -94,8 +95,10 @@ def length_controlled_winrate(preference, length_model, length_baseline, *, diff
     grad = (p0 * (1 - p0)) @ X0 / n
     psi = p0 - lc + infl_beta @ grad
     cov = h_inv @ (scores.T @ scores) @ h_inv
+    shorter = float(np.mean(delta < 0))
     diag = {
         "baseline": baseline,
+        "share_shorter_than_baseline": shorter,
         "raw_win_rate": float(np.mean(y)),
         "alpacaeval_se": float(np.std(p0, ddof=1) / np.sqrt(n)),
         "coefficients": {k: float(v) for k, v in zip(names, fit.coef)},
@@ -109,6 +112,10 @@ def length_controlled_winrate(preference, length_model, length_baseline, *, diff
     raw = estimate_from_influence(float(np.mean(y)), y - np.mean(y), name=name, estimand="win rate", method="naive",
                                   level=level, cluster=cluster, rows=rows, diagnostics={"baseline": baseline})
     warnings = []
+    if min(shorter, float(np.mean(delta > 0))) < EXTRAPOLATION_SHARE:
+        warnings.append(f"{name}: {shorter:.0%} of its answers are shorter than the baseline's, so the win rate at "
+                        "equal length is an extrapolation; with a few hundred instructions its interval may "
+                        "undercover")
     if "difficulty" not in names:
         warnings.append(f"{name}: no instruction difficulty in the model (give a difficulty column, or shared "
                         "instructions answered by several models)")
