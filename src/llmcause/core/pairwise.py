@@ -7,8 +7,10 @@ Estimands. r: strengths on the log-odds scale, identified up to an additive
 constant (reported centred to mean zero; contrasts r_a − r_b are anchor-free);
 γ: the direct effect of the covariates (e.g. style) on the log-odds of winning,
 holding the competitors fixed.
-Estimator. Weighted maximum likelihood (Newton) with an optional ridge on γ,
-on a sparse design, so a million battles fit in seconds. Rows may carry any
+Estimator. Weighted maximum likelihood (Newton) with an optional ridge on γ.
+The Hessian, the scores and the sandwich are assembled by bincounts over the
+battles (the design rows e_a − e_b are never built), so a million battles
+with a hundred competitors fit, with CIs, in well under a second. Rows may carry any
 real weights (prediction-powered objectives use negative ones).
 Variance. Sandwich H⁻¹GH⁻¹ from per-row scores, cluster-robust (CR1) when a
 cluster label (prompt, voter) is given; per-row influence values are kept so
