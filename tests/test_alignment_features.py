@@ -17,7 +17,17 @@ from llmcause.alignment.features import (content_counts, normalized_difference, 
 from llmcause.io import DataError
 
 DATA = Path(__file__).parent / "data" / "alignment"
-SHARED = Path(os.environ.get("LLMCAUSE_ARENA_JUDGES", "/work/shared/data/arena-judges"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _public_arena_folder() -> Path:
+    """The public Arena files: $LLMCAUSE_ARENA_JUDGES, or ../shared/data/arena-judges beside the repository."""
+    candidates = [Path(os.environ["LLMCAUSE_ARENA_JUDGES"])] if "LLMCAUSE_ARENA_JUDGES" in os.environ else []
+    candidates += [up / "shared" / "data" / "arena-judges" for up in (ROOT.parent, ROOT.parent.parent)]
+    return next((c for c in candidates if (c / "arena_subsets").is_dir()), candidates[-1])
+
+
+SHARED = _public_arena_folder()
 
 MARKDOWN = """# Title
 
