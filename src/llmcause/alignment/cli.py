@@ -1,0 +1,351 @@
+"""`llmcause alignment ...`: style control, length-controlled win rates, rewrite interventions."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from typing_extensions import Annotated
+
+from ..clikit import data_errors, emit
+from ..core.estimate import EstimateTable
+from ..io import DataError, binary_column, check_output_path, label_column, numeric_column, parse_list, \
+    read_table, require_columns, source_of
+
+from .display import print_lc, print_style, style_sections
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Style and preferences: do annotators prefer the model, or its longer answers?")
+
+
+class Weights(str, Enum):
+    none = "none"
+    inverse_pair = "inverse-pair"
+
+
+class Ties(str, Enum):
+    half = "half"
+    drop = "drop"
+
+
+class Learner(str, Enum):
+    boosting = "boosting"
+    linear = "linear"
+
+
+class Tokenizer(str, Enum):
+    auto = "auto"
+    simple = "simple"
+    tiktoken = "tiktoken"
+
+
+class Attribute(str, Enum):
+    length = "length"
+    markdown = "markdown"
+
+
+class Reward(str, Enum):
+    sandbox = "sandbox"
+    ngram = "ngram"
+
+
+_EXAMPLE_HELP = "A CSV, TSV, JSONL, JSON or Parquet file, or a built-in example: "
+Level = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")]
+Seed = Annotated[int, typer.Option(help="Seed (folds, examples).")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+ReportPath = Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")]
+
+
+def read_input(data: str, *, arena: bool = False, seed: int = 0):
+    """A table from a file, an Arena battle file (``arena``), or ``example:<name>``."""
+    from .arena import read_arena_battles
+    from .datasets import EXAMPLES, example_table
+
+    if data.startswith("example:") and not Path(data).exists():
+        name = data.split(":", 1)[1]
+        if name not in EXAMPLES:
+            raise DataError(f"{data}: no such example; choose from " + ", ".join(f"example:{e}" for e in EXAMPLES))
+        return example_table(name, seed=seed)
+    return read_arena_battles(data) if arena else read_table(data)
+
+
+def _battle_columns(arena: bool, model_a, model_b, winner, text_a=None, text_b=None, features=None):
+    if arena:
+        model_a, model_b, winner = model_a or "model_a", model_b or "model_b", winner or "winner"
+        if not features:
+            text_a, text_b = text_a or "text_a", text_b or "text_b"
+    for option, value in (("--model-a", model_a), ("--model-b", model_b), ("--winner", winner)):
+        if not value:
+            raise DataError(f"missing option {option} (or --arena for Arena's battle files)")
+    return model_a, model_b, winner, text_a, text_b
+
+
+def _output(table, *, command: str, as_json: bool, report, title: str, printer, sections=()) -> None:
+    """JSON (and the report) through `emit`; otherwise the report, then this stage's own tables."""
+    if as_json:
+        emit(table, command=command, as_json=True, report=report, title=title, sections=sections)
+        return
+    if report is not None:
+        import sys
+
+        from ..report import write_report
+
+        write_report(report, table, title=title, command="llmcause " + " ".join(sys.argv[1:]),
+                     sections=list(sections))
+    printer()
+    if report is not None:
+        from ..clikit import stdout_console
+
+        stdout_console().print(f"report written to {report}", highlight=False)
+
+
+# --------------------------------------------------------------------------- style
+
+
+@app.command("style")
+def style_command(
+    battles: Annotated[str, typer.Argument(help=_EXAMPLE_HELP + "example:arena, example:arena-judges, "
+                                                 "example:world.")],
+    model_a: Annotated[Optional[str], typer.Option(help="Column with the first model's name.")] = None,
+    model_b: Annotated[Optional[str], typer.Option(help="Column with the second model's name.")] = None,
+    winner: Annotated[Optional[str], typer.Option(help="Vote column: model_a, model_b or tie (or P(a wins)).")]
+    = None,
+    text_a: Annotated[Optional[str], typer.Option(help="Column with side a's answer (text or Arena "
+                                                       "conversation).")] = None,
+    text_b: Annotated[Optional[str], typer.Option(help="Column with side b's answer.")] = None,
+    features: Annotated[Optional[str], typer.Option(help="Precomputed style features instead of texts: for each "
+                        "name F, columns F_a and F_b (per-side counts) or a column F (a battle-level gap).")] = None,
+    style_features: Annotated[str, typer.Option(help="With texts: which counts become features (length, headers, "
+                                                     "lists, bold, code_blocks, links).")]
+    = "length,headers,lists,bold",
+    controls: Annotated[Optional[str], typer.Option(help="Extra content controls for the length effect: F_a/F_b "
+                                                         "count pairs or plain columns.")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="Prompt (or voter) column: cluster-robust CIs.")] = None,
+    by: Annotated[Optional[str], typer.Option(help="Subgroup column (language, is_code, annotator type): style "
+                                                   "effects per group and a test of difference.")] = None,
+    reference: Annotated[Optional[str], typer.Option(help="With --by: the group others are compared with "
+                                                          "(default: the largest).")] = None,
+    weights: Annotated[Weights, typer.Option(help="inverse-pair: each pair of models counts alike.")]
+    = Weights.none,
+    penalty: Annotated[float, typer.Option(min=0.0, help="Ridge penalty on the style coefficients.")] = 0.0,
+    ties: Annotated[Ties, typer.Option(help="half: a tie is half a win for each side; drop: leave ties out.")]
+    = Ties.half,
+    length_effect: Annotated[bool, typer.Option("--length-effect/--no-length-effect",
+                             help="Also estimate the effect of length three ways (naive, BT, DML).")] = True,
+    learner: Annotated[Learner, typer.Option(help="Nuisance learner for the DML length effect.")]
+    = Learner.boosting,
+    folds: Annotated[int, typer.Option(min=2, max=20, help="Cross-fitting folds.")] = 5,
+    tokenizer: Annotated[Tokenizer, typer.Option(help="auto: tiktoken when installed and available offline, "
+                                                      "else simple.")] = Tokenizer.auto,
+    min_battles: Annotated[int, typer.Option(min=2, help="Fewest battles a model may have.")] = 2,
+    arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (conversations as lists of "
+                                                        "turns); column options default to its names.")] = False,
+    level: Level = 0.95,
+    seed: Seed = 0,
+    json_out: JsonOut = False,
+    report: ReportPath = None,
+) -> None:
+    """Model strengths with style held fixed, beside plain Bradley-Terry, and the effect of each style feature.
+
+    Scores are shown on the Elo scale (1000 + 400 r / ln 10); the JSON holds log-odds.
+    """
+    from .battles import prepare_battles
+    from .heterogeneity import style_effects_by_group
+    from .length_effect import length_effects
+    from .style import style_control_battles
+
+    check_output_path(report, "--report")
+    df = read_input(battles, arena=arena, seed=seed)
+    feature_list = parse_list(features, "--features") if features else None
+    model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
+                                                               feature_list)
+    if by:
+        require_columns(df, [by])
+    prepared = prepare_battles(df, model_a=model_a, model_b=model_b, winner=winner, text_a=text_a, text_b=text_b,
+                               features=feature_list, style_features=parse_list(style_features, "--style-features"),
+                               controls=parse_list(controls, "--controls"), cluster=cluster, ties=ties.value,
+                               tokenizer=tokenizer.value, min_battles=min_battles)
+    src = source_of(df)
+    groups = None
+    if by:
+        groups = label_column(df, by)[prepared.rows]
+    with data_errors(src):
+        study = style_control_battles(prepared, weights=weights.value, penalty=penalty, level=level)
+        table = study.estimates()
+        lengths = None
+        if length_effect and "length" in prepared.style.names:
+            if prepared.n < 10 * folds:
+                raise DataError(f"{src}: only {prepared.n} battles; the length effect needs at least {10 * folds} "
+                                "(use --no-length-effect or fewer --folds)")
+            lengths = length_effects(prepared, study.controlled, learner=learner.value, n_folds=folds, seed=seed,
+                                     level=level)
+            table = table + lengths
+        hetero = None
+        if by:
+            hetero = style_effects_by_group(prepared, groups, reference=reference, weights=weights.value,
+                                            penalty=penalty, level=level, by=by)
+            table = table + hetero.estimates()
+    notes = []
+    if prepared.tokenizer:
+        notes.append(f"length counted in {prepared.tokenizer} tokens")
+    if prepared.n_ties:
+        notes.append(f"{prepared.n_ties} ties counted as half a win each")
+    if prepared.ties_dropped:
+        notes.append(f"{prepared.ties_dropped} ties left out (--ties drop)")
+    sections = style_sections(study, lengths, hetero, notes)
+    _output(table, command="alignment style", as_json=json_out, report=report,
+            title="Style-controlled model strengths", sections=sections,
+            printer=lambda: print_style(study, lengths, hetero, notes, table.warnings))
+
+
+# --------------------------------------------------------------------------- lc-winrate
+
+
+@app.command("lc-winrate")
+def lc_winrate_command(
+    data: Annotated[str, typer.Argument(help=_EXAMPLE_HELP + "example:alpaca, example:arena, example:world.")],
+    baseline: Annotated[str, typer.Option(help="Name of the baseline model.")],
+    model_a: Annotated[Optional[str], typer.Option(help="Column with the first model's name.")] = None,
+    model_b: Annotated[Optional[str], typer.Option(help="Column with the second model's name.")] = None,
+    winner: Annotated[Optional[str], typer.Option(help="Vote column: model_a, model_b or tie (or P(a wins)).")]
+    = None,
+    length_a: Annotated[Optional[str], typer.Option(help="Column with side a's answer length.")] = None,
+    length_b: Annotated[Optional[str], typer.Option(help="Column with side b's answer length.")] = None,
+    text_a: Annotated[Optional[str], typer.Option(help="Or: side a's answer text (length in characters).")]
+    = None,
+    text_b: Annotated[Optional[str], typer.Option(help="Side b's answer text.")] = None,
+    instruction: Annotated[Optional[str], typer.Option(help="Instruction id column (clusters; difficulty from "
+                                                            "the other models when shared).")] = None,
+    difficulty: Annotated[Optional[str], typer.Option(help="Instruction difficulty column.")] = None,
+    ties: Annotated[Ties, typer.Option(help="half or drop.")] = Ties.half,
+    arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format.")] = False,
+    level: Level = 0.95,
+    seed: Seed = 0,
+    json_out: JsonOut = False,
+    report: ReportPath = None,
+) -> None:
+    """Length-controlled win rate of each model against a BASELINE (AlpacaEval style), with a CI that includes
+    the uncertainty of the fitted GLM; the raw win rate beside it."""
+    from .arena import texts_of_column, winner_outcome
+    from .lc_winrate import lc_winrates, orient_against_baseline
+
+    check_output_path(report, "--report")
+    df = read_input(data, arena=arena, seed=seed)
+    model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
+                                                               [length_a] if length_a else None)
+    src = source_of(df)
+    if (length_a is None) != (length_b is None) or (text_a is None) != (text_b is None):
+        raise DataError("give both --length-a and --length-b (or both --text-a and --text-b)")
+    if length_a is None and text_a is None:
+        raise DataError("give the answer lengths (--length-a, --length-b) or texts (--text-a, --text-b)")
+    require_columns(df, [model_a, model_b, winner, *[c for c in (instruction, difficulty) if c]])
+    a = label_column(df, model_a)
+    b = label_column(df, model_b)
+    y = winner_outcome(df, winner, ties=ties.value)
+    if length_a is not None:
+        la = numeric_column(df, length_a, lower=0)
+        lb = numeric_column(df, length_b, lower=0)
+    else:
+        la = np.array([len(t) for t in texts_of_column(df, text_a)], dtype=float)
+        lb = np.array([len(t) for t in texts_of_column(df, text_b)], dtype=float)
+    if baseline not in set(a) | set(b):
+        raise DataError(f"{src}: the baseline {baseline!r} appears in neither {model_a!r} nor {model_b!r}")
+    keep = ~np.isnan(y)
+    model, pref, lm, lbase, idx = orient_against_baseline(a[keep], b[keep], y[keep], la[keep], lb[keep], baseline)
+    rows = np.flatnonzero(keep)[idx]
+    instr = None if instruction is None else label_column(df, instruction)[rows]
+    gam = None if difficulty is None else numeric_column(df, difficulty)[rows]
+    skipped = int(keep.sum() - idx.shape[0])
+    with data_errors(src):
+        table = lc_winrates(model, pref, lm, lbase, instructions=instr, difficulty=gam, level=level,
+                            baseline=baseline, rows=rows)
+    warnings = list(table.warnings)
+    if skipped:
+        warnings.append(f"{skipped} battles without the baseline were left out")
+    table = EstimateTable(list(table), warnings)
+    _output(table, command="alignment lc-winrate", as_json=json_out, report=report,
+            title=f"Length-controlled win rates against {baseline}", printer=lambda: print_lc(table, baseline))
+
+
+# --------------------------------------------------------------------------- rate
+
+
+@app.command("rate")
+def rate_command(
+    data: Annotated[str, typer.Argument(help=_EXAMPLE_HELP + "example:responses.")],
+    text: Annotated[str, typer.Option(help="Column with the responses (text or Arena conversation).")],
+    attribute: Annotated[Attribute, typer.Option(help="The attribute to switch: length (long vs short) or "
+                                                      "markdown (on vs off).")] = Attribute.length,
+    prompt: Annotated[Optional[str], typer.Option(help="Prompt column, passed to the rewriter and reward.")]
+    = None,
+    treatment: Annotated[Optional[str], typer.Option(help="Binary column with the attribute (default: measured "
+                                                          "from the text).")] = None,
+    threshold: Annotated[int, typer.Option(min=2, help="Length attribute: long means at least this many "
+                                                       "tokens.")] = 150,
+    reward: Annotated[Reward, typer.Option(help="sandbox: known length effect; ngram: learnt from --train "
+                                                "votes.")] = Reward.sandbox,
+    length_coef: Annotated[float, typer.Option(help="Sandbox reward: its true length effect.")] = 0.5,
+    train: Annotated[Optional[str], typer.Option(help="Battles to learn the n-gram reward from: an Arena file, or "
+                                                      "columns text_a, text_b, winner.")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="Prompt id column: cluster-robust CIs.")] = None,
+    rewrites: Annotated[Optional[Path], typer.Option(help="Write every original, rewrite and reward to this "
+                                                          "CSV.")] = None,
+    level: Level = 0.95,
+    seed: Seed = 0,
+    json_out: JsonOut = False,
+    report: ReportPath = None,
+) -> None:
+    """Effect of an attribute on a reward model by rewriting (RATE): naive, single rewrite, rewrite of rewrite."""
+    from ..io import write_text_atomic
+    from ..progress import progress, progress_enabled
+    from .arena import texts_of_column
+    from .rate import rate_effects
+    from .rewards import LengthSandboxReward, length_attribute
+    from .rewriters import LengthRewriter, MarkdownRewriter, has_markdown
+
+    check_output_path(report, "--report")
+    check_output_path(rewrites, "--rewrites")
+    if reward == Reward.ngram and train is None:
+        raise DataError("--reward ngram needs --train (battles with texts and votes to learn it from)")
+    df = read_input(data, seed=seed)
+    src = source_of(df)
+    texts = texts_of_column(df, text)
+    prompts = None if prompt is None else [str(p) for p in label_column(df, prompt)]
+    clusters = None if cluster is None else label_column(df, cluster)
+    if attribute == Attribute.length:
+        rewriter, attr_of = LengthRewriter(threshold), length_attribute(threshold)
+    else:
+        rewriter, attr_of = MarkdownRewriter(), has_markdown
+    w = binary_column(df, treatment) if treatment else np.array([attr_of(t) for t in texts], dtype=float)
+    if reward == Reward.sandbox:
+        model = LengthSandboxReward(length_coef=length_coef, threshold=threshold, seed=seed)
+    else:
+        model = _train_ngram(train, seed)
+    with progress(8, "rate", enabled=progress_enabled(json_out)) as advance, data_errors(src):
+        result = rate_effects(texts, w, model, rewriter, prompts=prompts, cluster=clusters, attribute_of=attr_of,
+                              name=attribute.value, level=level, on_step=lambda s: advance(1))
+    table = result.table
+    if reward == Reward.sandbox and attribute == Attribute.length:
+        table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "true_effect": length_coef})
+                               if e.estimand.startswith("effect") else e for e in table], table.warnings)
+    if rewrites is not None:
+        write_text_atomic(rewrites, result.texts.to_csv(index=False))
+    truth = {f"{e.name} ({e.method})": length_coef for e in table
+             if reward == Reward.sandbox and attribute == Attribute.length and e.estimand.startswith("effect")}
+    emit(table, command="alignment rate", as_json=json_out, report=report, truth=truth or None,
+         title=f"Effect of {attribute.value} on the {reward.value} reward (RATE)")
+
+
+def _train_ngram(path: str, seed: int):
+    from .arena import read_arena_battles, texts_of_column, winner_outcome
+    from .rewards import NgramRewardModel
+
+    df = read_input(path, seed=seed)
+    if {"conversation_a", "conversation_b"} <= set(df.columns) or {"response_a", "response_b"} <= set(df.columns):
+        df = read_arena_battles(df, name=source_of(df))
+    require_columns(df, ["text_a", "text_b", "winner"])
+    y = winner_outcome(df, "winner")
+    return NgramRewardModel().fit(texts_of_column(df, "text_a"), texts_of_column(df, "text_b"), y)
