@@ -31,7 +31,8 @@ def print_warnings(warnings: Iterable[str]) -> None:
 
     console = Console(stderr=True)
     for w in warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(str(w))}")
+        # One line per warning (no wrapping), so logs and grep keep each one whole.
+        console.print(f"[yellow]warning:[/yellow] {escape(str(w))}", soft_wrap=True)
 
 
 def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, report: str | Path | None = None,
