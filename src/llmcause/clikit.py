@@ -10,12 +10,22 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Optional
 
 from .core.estimate import EstimateTable
 from .io import DataError, check_output_path, source_of
 
-__all__ = ["DataError", "emit", "check_output_path", "data_errors", "print_warnings", "stdout_console"]
+__all__ = ["DataError", "JsonOption", "LevelOption", "ReportOption", "SeedOption", "emit", "check_output_path",
+           "data_errors", "print_warnings", "stdout_console"]
+
+import typer  # noqa: E402
+from typing_extensions import Annotated  # noqa: E402
+
+# The options every command shares, declared once so they read and behave the same everywhere.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+ReportOption = Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")]
+LevelOption = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for folds, bootstraps and draws.")]
 
 
 def stdout_console():

@@ -10,12 +10,13 @@ import numpy as np
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit
+from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, binary_column, check_output_path, label_column, numeric_column, parse_list, \
     read_table, require_columns, source_of
 
 from .display import print_lc, print_style, style_sections
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Style and preferences: do annotators prefer the model, or its longer answers?")
@@ -53,10 +54,6 @@ class Reward(str, Enum):
 
 
 _EXAMPLE_HELP = "A CSV, TSV, JSONL, JSON or Parquet file, or a built-in example: "
-Level = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")]
-Seed = Annotated[int, typer.Option(help="Seed (folds, examples).")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ReportPath = Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")]
 
 
 def read_input(data: str, *, arena: bool = False, seed: int = 0):
@@ -143,10 +140,10 @@ def style_command(
     min_battles: Annotated[int, typer.Option(min=2, help="Fewest battles a model may have.")] = 2,
     arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (conversations as lists of "
                                                         "turns); column options default to its names.")] = False,
-    level: Level = 0.95,
-    seed: Seed = 0,
-    json_out: JsonOut = False,
-    report: ReportPath = None,
+    level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Model strengths with style held fixed, beside plain Bradley-Terry, and the effect of each style feature.
 
@@ -222,10 +219,10 @@ def lc_winrate_command(
     difficulty: Annotated[Optional[str], typer.Option(help="Instruction difficulty column.")] = None,
     ties: Annotated[Ties, typer.Option(help="half or drop.")] = Ties.half,
     arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format.")] = False,
-    level: Level = 0.95,
-    seed: Seed = 0,
-    json_out: JsonOut = False,
-    report: ReportPath = None,
+    level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Length-controlled win rate of each model against a BASELINE (AlpacaEval style), with a CI that includes
     the uncertainty of the fitted GLM; the raw win rate beside it."""
@@ -293,10 +290,10 @@ def rate_command(
     cluster: Annotated[Optional[str], typer.Option(help="Prompt id column: cluster-robust CIs.")] = None,
     rewrites: Annotated[Optional[Path], typer.Option(help="Write every original, rewrite and reward to this "
                                                           "CSV.")] = None,
-    level: Level = 0.95,
-    seed: Seed = 0,
-    json_out: JsonOut = False,
-    report: ReportPath = None,
+    level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Effect of an attribute on a reward model by rewriting (RATE): naive, single rewrite, rewrite of rewrite."""
     from ..io import write_text_atomic

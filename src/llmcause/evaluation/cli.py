@@ -9,18 +9,15 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit, stdout_console
+from ..clikit import data_errors, emit, stdout_console, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, check_output_path, parse_list, read_table, write_text_atomic
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="What an LLM judge's scores really say: human-scale means from judge scores plus a few "
                        "labels, comparisons and rankings, battles, judge bias audits and label budgets.")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ReportOpt = Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")]
-LevelOpt = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed for folds, bootstraps and draws.")]
 
 
 class JudgeMethod(str, Enum):
@@ -70,10 +67,10 @@ def judge_command(
     compare: Annotated[bool, typer.Option("--compare", help="Add the differences between groups (named "
                                           "'B - A') and a ranking with simultaneous intervals.")] = False,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
-    level: LevelOpt = 0.95,
-    seed: SeedOpt = 0,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Mean human score of each group from judge scores everywhere and labels on a subset."""
     from .compare import compare_groups, rank_frame, rank_groups
@@ -175,9 +172,9 @@ def battles_command(
     missing_judge: Annotated[MissingJudge, typer.Option("--missing-judge", help="What to do with battles the "
                                                         "judge did not decide: error or drop.")]
     = MissingJudge.error,
-    level: LevelOpt = 0.95,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    level: LevelOption = 0.95,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Prediction-powered human win rates per pair and a Bradley–Terry ranking."""
     from .battles import battle_study
@@ -214,9 +211,9 @@ def audit_command(
                                                            "(e.g. length, model).")] = None,
     bins: Annotated[int, typer.Option(min=2, max=100, help="Bins of the calibration curve.")] = 10,
     missing_judge: Annotated[MissingJudge, typer.Option("--missing-judge")] = MissingJudge.error,
-    level: LevelOpt = 0.95,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    level: LevelOption = 0.95,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Judge bias audits: position bias (--pick) and agreement with labels (--judge and --label)."""
     from .audit import judge_agreement, position_bias
@@ -258,10 +255,10 @@ def plan_command(
                                                    "the input plus label_prob and to_label) here.")] = None,
     budget: Annotated[Optional[int], typer.Option("--budget", min=1, help="Labels to draw in the active round.")]
     = None,
-    level: LevelOpt = 0.95,
-    seed: SeedOpt = 0,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """How many labels (and judge calls) reach a target interval half-width; active labelling."""
     from .budget import active_labeling_plan, plan_labels
@@ -305,7 +302,7 @@ def example_command(
                                                  "(real battles, judge picks, human votes), world (simulated judge "
                                                  "scores with known truth) or battles (simulated battles).")],
     out: Annotated[Path, typer.Option("--out", help="Write the table here (.csv).")],
-    seed: SeedOpt = 0,
+    seed: SeedOption = 0,
 ) -> None:
     """Write a shipped data set or a simulated world as a CSV file, to try the commands on."""
     from .datasets import load_arena_judges, load_cje_arena

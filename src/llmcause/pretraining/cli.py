@@ -11,9 +11,10 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit, print_warnings, stdout_console
+from ..clikit import data_errors, emit, print_warnings, stdout_console, JsonOption, LevelOption, ReportOption
 from ..io import DataError, check_output_path, parse_list, read_table, require_columns, source_of, \
     write_text_atomic
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Data mixtures: what a domain's share of the pretraining mix does to each held-out loss, "
@@ -46,9 +47,6 @@ class Learner(str, Enum):
     boosting = "boosting"
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ReportOpt = Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")]
-LevelOpt = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -171,7 +169,7 @@ def design_command(
     base: Annotated[Optional[str], typer.Option(help="one-at-a-time base mix, e.g. code=0.5,math=0.5 "
                                                      "(default uniform).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for drawing the mixtures.")] = 0,
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Write a design of proxy runs (one row per run); the uniform mix is always an arm."""
     from .designs import make_design
@@ -190,7 +188,8 @@ def design_command(
         _print_json({"command": "pretraining design", "out": str(out), "runs": int(len(frame)),
                      "mixtures": int(frame["mixture"].nunique()), "estimates": [], "warnings": []})
     else:
-        stdout_console().print(f"wrote {len(frame)} runs ({frame['mixture'].nunique()} mixtures x {seeds} seed{'s' if seeds > 1 else ''}) "
+        plural = "s" if seeds > 1 else ""
+        stdout_console().print(f"wrote {len(frame)} runs ({frame['mixture'].nunique()} mixtures x {seeds} seed{plural}) "
                                f"to {out}", highlight=False)
 
 
@@ -226,7 +225,7 @@ def run_command(
     campaign: Annotated[Optional[str], typer.Option(help="Name of this campaign in the store (default: the "
                                                          "design file's name).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Also write the results table here (CSV).")] = None,
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Execute a design's proxy runs, skipping those already in the store."""
     from ..progress import progress_enabled
@@ -281,10 +280,10 @@ def effects_command(
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds (DML).")] = 5,
     on: Annotated[Optional[str], typer.Option(help="Only these held-out losses, e.g. code,math,mean "
                                                    "(default: every domain and the mean).")] = None,
-    level: LevelOpt = 0.95,
+    level: LevelOption = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Effect of each domain on each held-out loss (bits per byte), named <domain>:<held-out domain>."""
     from .effects import designed_effects, observational_effects
@@ -364,10 +363,10 @@ def recommend_command(
     executor: Annotated[ExecutorName, typer.Option(help="Executor for verification runs.")] = ExecutorName.serial,
     workers: Annotated[Optional[int], typer.Option(help="Workers for process/ray.")] = None,
     candidates: Annotated[int, typer.Option(help="Candidate mixtures searched.")] = 20_000,
-    level: LevelOpt = 0.95,
+    level: LevelOption = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for folds and candidates.")] = 0,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Recommend the mixture minimising the target within the swarm's support (and verify it)."""
     from ..core.estimate import Estimate, EstimateTable
@@ -451,9 +450,9 @@ def scale_command(
     store: Annotated[Optional[Path], typer.Option(help="Run store (resumable); default: none.")] = None,
     executor: Annotated[ExecutorName, typer.Option(help="serial, process or ray.")] = ExecutorName.serial,
     workers: Annotated[Optional[int], typer.Option(help="Workers for process/ray.")] = None,
-    level: LevelOpt = 0.95,
-    json_out: JsonOpt = False,
-    report: ReportOpt = None,
+    level: LevelOption = 0.95,
+    json_out: JsonOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Rank agreement (Spearman with CI) between a cheap proxy and a bigger target on the same mixtures."""
     from ..progress import progress_enabled

@@ -8,8 +8,9 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit
+from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
 from ..io import DataError, check_output_path, parse_list
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Routing under a cost budget: value any router from logs where a biased router chose, learn "
@@ -32,10 +33,6 @@ Cluster = Annotated[Optional[str], typer.Option(help="Prompt id column: cluster-
                                                      "prompt's rows together.")]
 Folds = Annotated[int, typer.Option(min=2, max=20, help="Cross-fitting folds.")]
 LearnerOpt = Annotated[str, typer.Option("--learner", help="Outcome models: linear or boosting.")]
-Level = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")]
-Seed = Annotated[int, typer.Option(help="Seed for folds and fits.")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-Report = Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")]
 
 
 def _read(data, action, reward, propensity, cost, costs, features, text, time=None, cluster=None, seed=0):
@@ -83,8 +80,9 @@ def evaluate_command(
     windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of rows).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted value, in windows.")] = 1.0,
     compare: Annotated[bool, typer.Option(help="Add each policy minus the first, paired on the log.")] = False,
-    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: Level = 0.95, seed: Seed = 0,
-    json_out: JsonOut = False, report: Report = None,
+    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Quality, cost and utility of each --policy, off-policy, with the naive answer beside."""
     from ..core.estimate import EstimateTable
@@ -119,8 +117,9 @@ def learn_command(
     text: Text = None,
     baseline: Annotated[Optional[str], typer.Option(help="Model the benefits are measured against "
                                                          "(default: the cheapest).")] = None,
-    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: Level = 0.95, seed: Seed = 0,
-    json_out: JsonOut = False, report: Report = None,
+    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Learn a router that meets --budget, value it out of fold, and save it as JSON."""
     from .learn import study_router
@@ -149,8 +148,9 @@ def frontier_command(
     points: Annotated[int, typer.Option(min=2, max=50, help="Number of budgets when --budgets is not given.")] = 7,
     baseline: Annotated[Optional[str], typer.Option(help="Model the benefits are measured against "
                                                          "(default: the cheapest).")] = None,
-    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: Level = 0.95, seed: Seed = 0,
-    json_out: JsonOut = False, report: Report = None,
+    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Quality against cost of budgeted routers learnt out of fold, with the area under the frontier."""
     from ..report import ReportSection
@@ -190,8 +190,9 @@ def benefit_command(
                                                          "(default: the first by name).")] = None,
     bins: Annotated[int, typer.Option(min=2, max=20, help="Bins of predicted benefit for the calibration check.")]
     = 5,
-    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: Level = 0.95, seed: Seed = 0,
-    json_out: JsonOut = False, report: Report = None,
+    cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Which prompts gain from each model: DR-learner benefits with a calibration check."""
     from ..report import ReportSection
@@ -219,8 +220,8 @@ def simulate_command(
                                               "synthetic (three models, costs, drift).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the simulated log here (CSV).")],
     n: Annotated[int, typer.Option(min=100, help="Logged rows.")] = 4000,
-    seed: Seed = 0,
-    json_out: JsonOut = False,
+    seed: SeedOption = 0,
+    json_out: JsonOption = False,
 ) -> None:
     """Write a router log from a built-in world, and print the true value of each single-model policy."""
     from ..core.estimate import Estimate, EstimateTable
