@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,13 @@ def test_shipped_slice_and_long_votes():
     assert long.shape[0] == 552 * 3 - int(df["judge_gpt-4o-mini"].isna().sum() + df["judge_gpt-5.2"].isna().sum())
 
 
+# The slice was built where the Unicode database is version 14 or newer (Python >= 3.11): one answer
+# contains U+A7D8, a letter only since Unicode 14, which older databases do not count as a word character.
+_UNICODE_14 = tuple(int(x) for x in unicodedata.unidata_version.split(".")) >= (14,)
+
+
 @pytest.mark.skipif(not (SHARED / "arena_subsets").is_dir(), reason="the public Arena files are not here")
+@pytest.mark.skipif(not _UNICODE_14, reason="token counts of the shipped slice follow Unicode >= 14 (Python >= 3.11)")
 def test_shipped_slice_is_reproduced_from_the_public_files():
     rebuilt = build_arena_slice(str(SHARED))
     shipped = load_arena_battles()
