@@ -51,10 +51,12 @@ def test_judge_json_contract(capsys, arena_csv):
                             "oracle_label", "--group", "policy", "--cluster", "prompt_id", "--calibrate-on", "base",
                             "--json"])
     assert doc["command"] == "evaluation judge"
-    names = [e["name"] for e in doc["estimates"]]
-    assert names == ["base", "clone", "parallel_universe_prompt", "unhelpful"]
-    assert {e["method"] for e in doc["estimates"]} == {"calibrated"}
-    un = doc["estimates"][3]
+    calibrated = [e for e in doc["estimates"] if e["method"] == "calibrated"]
+    naive = {e["name"]: e for e in doc["estimates"] if e["method"] == "naive"}
+    assert [e["name"] for e in calibrated] == ["base", "clone", "parallel_universe_prompt", "unhelpful"]
+    assert len(doc["estimates"]) == 8 and set(naive) == {e["name"] for e in calibrated}
+    un = calibrated[3]
+    assert naive["unhelpful"]["estimate"] > un["ci_high"]  # the judge's own mean sits beside, and is off
     assert un["estimand"] == "mean oracle_label" and un["n"] == 1000 and un["diagnostics"]["n_labeled"] == 50
     assert un["ci_low"] < un["estimate"] < un["ci_high"] < 0.25
     assert any("'unhelpful'" in w and "does not transport" in w for w in doc["warnings"])
@@ -93,8 +95,12 @@ def test_judge_label_probabilities(capsys, tmp_path):
     w.frame.to_parquet(path)
     doc, _ = _json(capsys, ["evaluation", "judge", str(path), "--judge", "judge_score", "--label", "label",
                             "--group", "model", "--label-prob", "label_prob", "--method", "ppi++", "--json"])
-    assert all(e["method"] == "ppi++" for e in doc["estimates"])
+    assert [e["method"] for e in doc["estimates"]] == ["ppi++"] * 4 + ["naive"] * 4
     assert "labelled subset" in doc["estimates"][0]["diagnostics"]["design"]
+    doc, _ = _json(capsys, ["evaluation", "judge", str(path), "--judge", "judge_score", "--label", "label",
+                            "--group", "model", "--label-prob", "label_prob", "--method", "ppi++", "--no-naive",
+                            "--json"])
+    assert {e["method"] for e in doc["estimates"]} == {"ppi++"}
 
 
 def _write(tmp_path, frame, name="bad.csv"):
@@ -153,6 +159,9 @@ def test_battles_command(capsys, tmp_path):
     names = [e["name"] for e in doc["estimates"]]
     assert "claude-opus-4-20250514 vs gemini-2.5-pro" in names and "gemini-2.5-pro" in names
     assert any("without a judge pick were dropped" in w for w in doc["warnings"])
+    methods = [e["method"] for e in doc["estimates"]]
+    assert methods.count("ppi++") == methods.count("naive") > 0  # the judge-only answer beside each estimate
+    assert len(set(doc["warnings"])) == len(doc["warnings"])
     _fails(capsys, ["evaluation", "battles", path, "--judge", "judge_pick", "--human", "human"], "battles.csv",
            "'judge_pick'", "missing")
     bad = _write(tmp_path, data.assign(judge_pick=data.judge_pick.fillna("A").replace({"B": "maybe"})),

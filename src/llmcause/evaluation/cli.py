@@ -66,6 +66,8 @@ def judge_command(
                                                         "labels train the calibration (default: all).")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Add the differences between groups (named "
                                           "'B - A') and a ranking with simultaneous intervals.")] = False,
+    naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge mean beside the "
+                                        "chosen method.")] = True,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
@@ -82,8 +84,8 @@ def judge_command(
     df = read_table(data)
     with data_errors(df):
         table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
-                            covariates=cov, methods=method.value, calibrate_on=cal_on, n_folds=folds, level=level,
-                            seed=seed)
+                            covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
+                            n_folds=folds, level=level, seed=seed)
         sections = []
         if compare:
             extra, ranks = [], []
@@ -106,6 +108,13 @@ def judge_command(
         sections = [*_calibration_section(df, judge, label), *sections]
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
          title=f"Mean {label} per {group or 'table'} from judge {judge!r}")
+
+
+def _with_naive(method: str, naive: bool) -> str | list[str]:
+    """The methods to run: the chosen one, plus the naive judge mean beside it unless asked not to."""
+    if not naive or method in ("naive", "all"):
+        return method
+    return [method, "naive"]
 
 
 def _add_rank_diagnostics(table: EstimateTable, ranked: EstimateTable, method: str) -> EstimateTable:
@@ -172,6 +181,8 @@ def battles_command(
     missing_judge: Annotated[MissingJudge, typer.Option("--missing-judge", help="What to do with battles the "
                                                         "judge did not decide: error or drop.")]
     = MissingJudge.error,
+    naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge-only estimates beside "
+                                        "the chosen method.")] = True,
     level: LevelOption = 0.95,
     json_out: JsonOption = False,
     report: ReportOption = None,
@@ -184,6 +195,10 @@ def battles_command(
     with data_errors(df):
         table = battle_study(df, model_a=model_a, model_b=model_b, judge=judge, human=human, cluster=cluster,
                              method=method.value, missing_judge=missing_judge.value, level=level)
+        if naive and method.value != "naive":
+            judge_only = battle_study(df, model_a=model_a, model_b=model_b, judge=judge, human=human,
+                                      cluster=cluster, method="naive", missing_judge=missing_judge.value, level=level)
+            table = EstimateTable([*table, *judge_only], [*table.warnings, *judge_only.warnings])
     emit(table, command="evaluation battles", as_json=json_out, report=report,
          title="Human win rates and strengths from judge picks plus human votes")
 
