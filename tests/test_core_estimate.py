@@ -61,6 +61,12 @@ def test_plot_and_rich_table():
     assert table.row_count == 2
 
 
+def test_forest_plot_labels_tell_repeated_names_apart():
+    t = EstimateTable([_est("router"), _est("router").with_(estimand="cost"), _est("other")])
+    labels = [tick.get_text() for tick in t.plot().get_yticklabels()]
+    assert labels == ["router: ATE (aipw)", "router: cost (aipw)", "other (aipw)"]
+
+
 def test_pvalue_and_covers():
     rng = np.random.default_rng(0)
     psi = rng.standard_normal(400)

@@ -199,6 +199,7 @@ class EstimateTable(Sequence[Estimate]):
         if ax is None:
             _, ax = plt.subplots(figsize=(7.0, 0.45 * n + 1.2))
         labels = [_label(e) for e in self._estimates]
+        shown = _distinct_labels(self._estimates, labels)
         ys = np.arange(n)[::-1]
         for y, e in zip(ys, self._estimates):
             color = "0.55" if e.method == "naive" else "C0"
@@ -211,7 +212,7 @@ class EstimateTable(Sequence[Estimate]):
                 if t is not None:
                     ax.plot([t], [y], "x", color="C3", ms=9, mew=2)
         ax.set_yticks(ys)
-        ax.set_yticklabels(labels)
+        ax.set_yticklabels(shown)
         ax.axvline(0.0, color="0.85", lw=1, zorder=0)
         ax.set_xlabel("estimate with confidence interval")
         if title:
@@ -222,6 +223,14 @@ class EstimateTable(Sequence[Estimate]):
 
 def _label(e: Estimate) -> str:
     return f"{e.name} ({e.method})"
+
+
+def _distinct_labels(estimates: Sequence[Estimate], labels: list[str]) -> list[str]:
+    """Row labels for display: where a name and method repeat, add the estimand (e.g. quality vs cost)."""
+    counts: dict[str, int] = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    return [f"{e.name}: {e.estimand} ({e.method})" if counts[lab] > 1 else lab for e, lab in zip(estimates, labels)]
 
 
 def _unique(items: Iterable[str]) -> list[str]:
