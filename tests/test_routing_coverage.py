@@ -65,7 +65,7 @@ def test_thin_overlap_warning_fires_and_el_keeps_coverage_where_wald_fails():
     # n = 300, eps = 0.02: about 3 logged rows where the large model was chosen and the target wants it
     cover, warned, el_width = run_coverage(300, 0.02, reps=200, seed=11)
     assert warned > 0.99
-    assert cover["el"] >= 0.94
+    assert cover["el"] >= 0.95
     assert cover["dr"] <= 0.85  # Wald around DR under-covers badly (measured: 0.68-0.89 in REFERENCES §4.6)
     assert cover["ips"] <= 0.93
     assert el_width < 1.0  # and the EL interval still says something
@@ -83,8 +83,10 @@ def test_dr_wald_covers_with_good_overlap():
 @pytest.mark.parametrize("n,eps", [(1000, 0.5), (300, 0.02), (1000, 0.02), (1000, 0.005), (5000, 0.005),
                                    (5000, 0.02)])
 def test_coverage_table_of_references_4_6(n, eps):
-    """2,000 replications per setting. Measured (IPS-Wald / DR-Wald / EL): 250 matched rows .954/.948/.951;
-    3: .904/.478/.972; 10: .919/.850/.932; 2.5: .860/.454/.981; 12.5: .930/.895/.926; 50: .938/.930/.949."""
+    """2,000 replications per setting. Measured (IPS-Wald / DR-Wald / EL with the Cressie–Read interval, mean EL
+    width): 250 matched rows .954/.948/.956 (.075); 3: .904/.477/.998 (.56); 10: .918/.850/.988 (.30);
+    2.5: .860/.454/1.00 (.60); 12.5: .929/.895/.984 (.26); 50: .938/.930/.961 (.12). The log-likelihood (KL)
+    profile interval measured .951/.972/.932/.981/.926/.949 in the same settings."""
     cover, warned, _ = run_coverage(n, eps, reps=2000, seed=int(n * eps * 1000))
     matched = n * eps * 0.5
     if matched >= 250:
@@ -93,8 +95,8 @@ def test_coverage_table_of_references_4_6(n, eps):
             assert 0.93 <= cover[method] <= 0.97
         return
     assert warned > 0.4
-    assert cover["el"] >= 0.92 and cover["el"] >= cover["dr"]
+    assert cover["el"] >= 0.95 > cover["dr"]  # the empirical-likelihood interval keeps its level; Wald does not
     if matched <= 3:
-        assert cover["el"] >= 0.95 and cover["dr"] < 0.6
+        assert cover["dr"] < 0.6
     elif matched <= 12.5:
         assert cover["dr"] < 0.91

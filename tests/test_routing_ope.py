@@ -179,7 +179,7 @@ def test_el_interval_matches_brute_force(seed):
     w = (rng.random(n) < 0.5) / p
     r = rng.random(n).round(3)
     w_max = 12.0
-    v, lo, hi = ope.el_interval(w, r, w_max=w_max, r_min=0.0, r_max=1.0)
+    v, lo, hi = ope.el_interval(w, r, w_max=w_max, r_min=0.0, r_max=1.0, divergence="kl")
     loglik, blo, bhi = _el_brute(w, r, 0.95, w_max, v)
     (wu, ru), c = ope._compress(w, r)
     assert ope._el_mle(wu, c, 0.0, w_max)[1] == pytest.approx(loglik, abs=1e-6)
@@ -188,12 +188,32 @@ def test_el_interval_matches_brute_force(seed):
     assert lo <= v <= hi
 
 
-def test_el_interval_uninformative_without_matches():
+@pytest.mark.parametrize("divergence", ope.DIVERGENCES)
+def test_el_interval_uninformative_without_matches(divergence):
     """No logged row agrees with the target: the data say nothing, the interval is the whole reward range."""
     w = np.zeros(200)
     r = np.random.default_rng(0).random(200)
-    v, lo, hi = ope.el_interval(w, r, w_max=50.0, r_min=0.0, r_max=1.0)
+    v, lo, hi = ope.el_interval(w, r, w_max=50.0, r_min=0.0, r_max=1.0, divergence=divergence)
     assert lo == pytest.approx(0.0, abs=1e-6) and hi == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed,w_max", [(0, 25.0), (1, 25.0), (2, np.inf), (3, 12.0), (4, np.inf), (5, 40.0)])
+def test_cressie_read_interval_equals_vw_estimators(seed, w_max):
+    """The closed form agrees with the authors' reference implementation (`vw-estimators` cressieread)."""
+    cressieread = pytest.importorskip("estimators.bandits.cressieread")
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(200, 2000))
+    # With no bound on the weight the extra support point is strong: keep weights moderate there.
+    p = rng.choice([0.05, 0.2, 0.5, 0.9] if np.isfinite(w_max) else [0.3, 0.5, 0.9], n)
+    pred = (rng.random(n) < 0.5).astype(float)
+    r = rng.random(n).round(3) if seed % 2 else (rng.random(n) < 0.6).astype(float)
+    ref = cressieread.Interval(wmin=0, wmax=w_max, rmin=0, rmax=1)
+    for p_log, reward, p_pred in zip(p, r, pred):
+        ref.add_example(p_log=p_log, r=reward, p_pred=p_pred)
+    lo_ref, hi_ref = ref.get(alpha=0.05)
+    lo, hi = ope.cressie_read_interval(pred / p, r, level=0.95, w_max=w_max)
+    assert 0.0 < lo_ref < hi_ref < 1.0  # an informative case, not the clipped extremes
+    assert (lo, hi) == pytest.approx((lo_ref, hi_ref), abs=1e-10)
 
 
 def test_el_interval_matches_control_variate_wald_with_good_overlap():
@@ -204,12 +224,15 @@ def test_el_interval_matches_control_variate_wald_with_good_overlap():
     a = rng.random(n) < p
     w = a / p
     r = (rng.random(n) < 0.3 + 0.4 * a).astype(float)
-    v, lo, hi = ope.el_interval(w, r, w_max=5.0, r_min=0, r_max=1)
+    v, lo, hi = ope.el_interval(w, r, w_max=5.0, r_min=0, r_max=1, divergence="kl")
+    v_cr, lo_cr, hi_cr = ope.el_interval(w, r, w_max=5.0, r_min=0, r_max=1)
     beta = np.cov(w * r, w)[0, 1] / np.var(w, ddof=1)
     resid = w * r - beta * (w - 1)
     se = np.std(resid) / np.sqrt(n)
     assert (hi - lo) == pytest.approx(2 * stats.norm.ppf(0.975) * se, rel=0.02)
     assert v == pytest.approx(resid.mean(), abs=0.2 * se)
+    assert (hi_cr - lo_cr) == pytest.approx(2 * stats.norm.ppf(0.975) * se, rel=0.02)  # both are first-order Wald
+    assert lo_cr < v < hi_cr
 
 
 # --------------------------------------------------------------------------- influence values and inputs

@@ -358,20 +358,34 @@ def dros_value(reward, action, propensity, target, q_hat, *, lam: float | str = 
 # --------------------------------------------------------------------------- empirical likelihood
 
 
+DIVERGENCES = ("cressie-read", "kl")
+
+
 def el_interval(w, r, *, level: float = 0.95, w_min: float = 0.0, w_max: float = np.inf,
-                r_min: float | None = None, r_max: float | None = None) -> tuple[float, float, float]:
+                r_min: float | None = None, r_max: float | None = None,
+                divergence: str = "cressie-read") -> tuple[float, float, float]:
     """Empirical-likelihood estimate and interval for V = E[wR] under E[w] = 1.
 
     The sample is a multinomial on the observed (wᵢ, rᵢ) plus extra support
     points carrying no observation at the corners of [w_min, w_max] ×
     [r_min, r_max] (Karampatziakis, Langford & Mineiro 2020). The estimate is
-    the EL maximiser (the missing mass gets the mean reward); the interval is
-    {v : 2(ℓ̂ − ℓ(v)) ≤ χ²₁(level)}, found from the dual of
-    max v s.t. Σ log qᵢ ≥ ℓ̂ − χ²/2, a two-variable convex problem.
+    the EL maximiser (the missing mass gets the mean reward).
+
+    The interval (``divergence``):
+    - ``cressie-read`` (default): the profile of the Cressie–Read divergence
+      of power −2 against an F(1, n) quantile, in closed form
+      (`cressie_read_interval`); it keeps its coverage with a handful of
+      matched rows, where the KL profile under-covers (measured 0.93 at 10
+      matched rows, against 0.98–0.995 for this one);
+    - ``kl``: {v : 2(ℓ̂ − ℓ(v)) ≤ χ²₁(level)}, the log-likelihood profile,
+      found from the dual of max v s.t. Σ log qᵢ ≥ ℓ̂ − χ²/2 (a two-variable
+      convex problem): narrower, first-order exact with good overlap.
 
     Pass the true possible weight range (e.g. ``w_max = 1/min propensity``),
     not the sample extremes. Returns (estimate, ci_low, ci_high).
     """
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"unknown divergence {divergence!r}; use one of {DIVERGENCES}")
     w = np.asarray(w, dtype=float).ravel()
     r = np.asarray(r, dtype=float).ravel()
     if w.shape != r.shape or w.size == 0:
@@ -396,6 +410,9 @@ def el_interval(w, r, *, level: float = 0.95, w_min: float = 0.0, w_max: float =
     q = 1.0 / (n + gamma * (wu - 1.0))
     covered_w = float(np.sum(counts * q * wu))
     v_hat = float(np.sum(counts * q * wu * ru) + max(0.0, 1.0 - covered_w) * np.sum(counts * ru) / n)
+    if divergence == "cressie-read":
+        lo, hi = cressie_read_interval(w, rs, level=level, w_min=w_min, w_max=w_max, r_min=0.0, r_max=1.0)
+        return r_min + span * v_hat, r_min + span * lo, r_min + span * hi
     threshold = loglik - stats.chi2.ppf(level, 1) / 2.0
     hi = _el_bound(wu, ru, counts, threshold, w_min, w_max)
     lo = 1.0 - _el_bound(wu, 1.0 - ru, counts, threshold, w_min, w_max)
@@ -403,9 +420,87 @@ def el_interval(w, r, *, level: float = 0.95, w_min: float = 0.0, w_max: float =
     return r_min + span * v_hat, r_min + span * lo, r_min + span * hi
 
 
+def cressie_read_interval(w, r, *, level: float = 0.95, w_min: float = 0.0, w_max: float = np.inf,
+                          r_min: float = 0.0, r_max: float = 1.0) -> tuple[float, float]:
+    """Confidence interval for V = E[wR] from the Cressie–Read (power −2) empirical likelihood.
+
+    Support: the n observed (wᵢ, rᵢ) plus one extra point (w_f, r_f) that
+    carries no observation. With uᵢ = (n+1)qᵢ the divergence from the
+    empirical distribution is D(u) = Σ(uᵢ − 1)², and the constraints are
+    mean(u) = 1, mean(u·w) = 1, mean(u·w·r) = v. Minimising a quadratic under
+    linear constraints is least squares: with a = mean w, σ²_w = var w,
+    s = w·r and the moments over the n+1 points,
+
+        D*(v) = (n+1)(1 − a)²/σ²_w + (n+1)(v − v̂)²/κ,
+        v̂ = mean s + (1 − a)·cov(w, s)/σ²_w,   κ = var s − cov(w, s)²/σ²_w.
+
+    The interval is {v : D*(v) ≤ D₀ + F_{1,n}(level)} for some extra point,
+    where D₀ is the least divergence that meets mean(u·w) = 1 with the extra
+    weight on the side that mean w needs (w_max when the sample mean is below
+    1, else w_min). The lower end takes r_f = r_min, the upper r_f = r_max,
+    each over w_f ∈ {w_min, w_max} (w_f = ∞ by its limit), and both are
+    clipped to [r_min, r_max]. Cost: six sums over the data.
+
+    Reference: Karampatziakis, Langford & Mineiro 2020, "Empirical likelihood
+    for contextual bandits" (NeurIPS; arXiv 1906.03323); the same interval as
+    `vw-estimators`' ``cressieread.Interval`` (tested to agree).
+    """
+    w = np.asarray(w, dtype=float).ravel()
+    r = np.asarray(r, dtype=float).ravel()
+    n = float(w.shape[0])
+    if n == 0:
+        raise ValueError("no rows")
+    w_min, w_max = min(float(w_min), float(w.min())), max(float(w_max), float(w.max()))
+    if not (w_min < 1 < w_max):
+        raise ValueError("need w_min < 1 < w_max")
+    wr = w * r
+    sums = {"w": w.sum(), "ww": np.dot(w, w), "wr": wr.sum(), "wwr": np.dot(w, wr), "wwrr": np.dot(wr, wr)}
+    m = n + 1.0
+    natural = w_max if sums["w"] < n else w_min
+    if np.isinf(natural):
+        d0 = 1.0 + 1.0 / n
+    else:
+        a = (natural + sums["w"]) / m
+        d0 = m * (1.0 - a) ** 2 / ((natural**2 + sums["ww"]) / m - a * a)
+    threshold = d0 + float(stats.f.ppf(level, 1, n))
+
+    def ends(r_f: float) -> list[tuple[float, float]]:
+        """(v̂, half-width) for each admissible extra weight, with the extra reward r_f."""
+        out = []
+        for w_f in (w_min, w_max):
+            if np.isinf(w_f):
+                # The extra point's mass vanishes while its mass × weight stays free: the problem
+                # reduces to the n observed points with hᵢ = wᵢ(rᵢ − r_f) and a divergence of 1 + 1/n.
+                h_mean = (sums["wr"] - r_f * sums["w"]) / n
+                h_var = (sums["wwrr"] - 2 * r_f * sums["wwr"] + r_f**2 * sums["ww"]) / n - h_mean**2
+                budget = threshold - (1.0 + 1.0 / n)
+                centre, scale = r_f + h_mean, n * h_var / m**2
+            else:
+                a = (w_f + sums["w"]) / m
+                var_w = (w_f**2 + sums["ww"]) / m - a * a
+                if var_w <= 0:
+                    continue
+                s_mean = (w_f * r_f + sums["wr"]) / m
+                cov_ws = (w_f**2 * r_f + sums["wwr"]) / m - a * s_mean
+                var_s = (w_f**2 * r_f**2 + sums["wwrr"]) / m - s_mean**2
+                budget = threshold - m * (1.0 - a) ** 2 / var_w
+                centre = s_mean + (1.0 - a) * cov_ws / var_w
+                scale = (var_s - cov_ws**2 / var_w) / m
+            if budget >= 0 and scale >= -1e-15:
+                out.append((centre, float(np.sqrt(max(scale, 0.0) * budget))))
+        return out
+
+    lows = [c - h for c, h in ends(r_min)]
+    highs = [c + h for c, h in ends(r_max)]
+    lo = min(lows) if lows else r_min
+    hi = max(highs) if highs else r_max
+    return float(min(r_max, max(r_min, lo))), float(min(r_max, max(r_min, hi)))
+
+
 def el_ips_value(reward, action, propensity, target, *, level: float = 0.95, w_max: float | None = None,
                  r_min: float | None = None, r_max: float | None = None, name: str = "policy",
-                 estimand: str = "policy value", action_names: Sequence[str] | None = None) -> Estimate:
+                 estimand: str = "policy value", action_names: Sequence[str] | None = None,
+                 divergence: str = "cressie-read") -> Estimate:
     """IPS with the empirical-likelihood estimate and interval (see `el_interval`).
 
     ``w_max`` defaults to max(max wᵢ, 1/min pᵢ): the largest weight the logged
@@ -416,10 +511,12 @@ def el_ips_value(reward, action, propensity, target, *, level: float = 0.95, w_m
     wmax = float(max(w.max(), 1.0 / propensity.min(), 1.0 + 1e-9)) if w_max is None else float(w_max)
     if wmax <= 1.0:
         wmax = 1.0 + 1e-9
-    v, lo, hi = el_interval(w, reward, level=level, w_max=wmax, r_min=r_min, r_max=r_max)
+    v, lo, hi = el_interval(w, reward, level=level, w_max=wmax, r_min=r_min, r_max=r_max, divergence=divergence)
     diag, warns = overlap_diagnostics(w, action, target, action_names)
     diag.update(w_max=wmax, r_min=float(reward.min() if r_min is None else r_min),
-                r_max=float(reward.max() if r_max is None else r_max), interval="empirical likelihood, chi2(1)")
+                r_max=float(reward.max() if r_max is None else r_max),
+                interval="empirical likelihood, " + ("Cressie-Read power -2, F(1, n)" if divergence == "cressie-read"
+                                                     else "log-likelihood profile, chi2(1)"))
     return Estimate(name=name, estimand=estimand, method="ips-el", estimate=v, se=float("nan"), ci_low=lo,
                     ci_high=hi, level=level, n=int(reward.shape[0]), diagnostics=diag, warnings=tuple(warns))
 
