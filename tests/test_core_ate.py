@@ -25,7 +25,7 @@ def test_aipw_equals_doubleml_irm(estimand, score):
     ref.fit()
     assert ours.estimate == pytest.approx(ref.coef[0], rel=1e-6)
     assert ours.se == pytest.approx(ref.se[0], rel=1e-6)
-    np.testing.assert_allclose(ours.influence, ref.psi[:, 0, 0] * -1 if False else ref.psi[:, 0, 0], rtol=1e-6,
+    np.testing.assert_allclose(ours.influence, ref.psi[:, 0, 0], rtol=1e-6,
                                atol=1e-9)
 
 

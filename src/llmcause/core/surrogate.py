@@ -289,14 +289,8 @@ def fit_calibration(score, y, labeled, *, label_prob=None, covariates=None, trai
     Folds keep ``cluster`` groups (prompts) together. K + 1 fits: one on all
     training rows, one without each fold.
     """
-    score = np.asarray(score, dtype=float)
+    score, y, R = _scored_rows(score, y, labeled)
     n = score.shape[0]
-    R = _mask(labeled, n)
-    y = np.asarray(y, dtype=float)
-    if y.shape[0] != n:
-        raise ValueError("y must have one entry per row (NaN where unlabelled)")
-    if not np.all(np.isfinite(score)):
-        raise ValueError("the surrogate score must be finite on every row")
     tr = R if train is None else (R & _mask(train, n))
     if not np.all(np.isfinite(y[R])):
         raise ValueError("labelled rows must have a finite outcome")
@@ -619,15 +613,21 @@ def _two_sample_arrays(y, yhat, yhat_unlabeled, w, w_unlabeled):
     return y, yhat, fu, w, w_unlabeled
 
 
-def _missing_data_arrays(y, f, labeled, label_prob):
-    f = np.asarray(f, dtype=float)
-    N = f.shape[0]
-    R = _mask(labeled, N)
+def _scored_rows(score, y, labeled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Surrogate scores (finite on every row), labels (NaN where unlabelled) and the labelled mask."""
+    score = np.asarray(score, dtype=float)
+    n = score.shape[0]
     y = np.asarray(y, dtype=float)
-    if y.shape[0] != N:
+    if y.shape[0] != n:
         raise ValueError("y must have one entry per row (NaN where unlabelled)")
-    if not np.all(np.isfinite(f)):
-        raise ValueError("the surrogate must be finite on every row")
+    if not np.all(np.isfinite(score)):
+        raise ValueError("the surrogate score must be finite on every row")
+    return score, y, _mask(labeled, n)
+
+
+def _missing_data_arrays(y, f, labeled, label_prob):
+    f, y, R = _scored_rows(f, y, labeled)
+    N = f.shape[0]
     if R.sum() < 2:
         raise ValueError(f"need at least two labelled rows; got {int(R.sum())}")
     if not np.all(np.isfinite(y[R])):
