@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -52,6 +53,17 @@ def _check_learner(learner: str) -> str:
     return learner
 
 
+def _reward_range(text: str) -> tuple[float, float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise DataError(f"--reward-range {text!r}: give two numbers LO,HI (e.g. 0,1)") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise DataError(f"--reward-range {text!r}: need finite LO < HI")
+    return lo, hi
+
+
 def _methods(text: str) -> list[str]:
     from .evaluate import ALL_METHODS
 
@@ -80,6 +92,9 @@ def evaluate_command(
     windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of rows).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted value, in windows.")] = 1.0,
     compare: Annotated[bool, typer.Option(help="Add each policy minus the first, paired on the log.")] = False,
+    reward_range: Annotated[str, typer.Option("--reward-range", help="LO,HI: bounds the reward can never leave, "
+                                              "used by the el interval (default 0,1: a 0/1 or [0, 1] score).")]
+    = "0,1",
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False, report: ReportOption = None,
@@ -92,13 +107,22 @@ def evaluate_command(
     check_output_path(report, "--report")
     methods = _methods(method)
     _check_learner(learner)
+    bounds = _reward_range(reward_range)
     log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed)
     if lam is not None and not log.has_cost:
         raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
+    if "el" in methods:
+        from .evaluate import check_reward_range
+
+        bad = check_reward_range(log, bounds)
+        if bad is not None:
+            raise DataError(f"{log.source}: column {reward!r}, row {bad + 1}: {log.reward[bad]:g} lies outside "
+                            f"--reward-range {bounds[0]:g},{bounds[1]:g}; the el interval needs bounds the reward "
+                            "never leaves (give --reward-range LO,HI, or leave el out of --method)")
     with data_errors(log.source):
         nuis = fit_nuisances(log, n_folds=folds, seed=seed, learner=learner)
         table = evaluate_policies(log, policy, methods=methods, lam=lam, level=level, nuisances=nuis,
-                                  compare=compare)
+                                  compare=compare, reward_range=bounds)
         if time is not None:
             estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
             table = table + drift_study(log, policy, n_windows=windows, half_life=half_life, estimands=estimands,
