@@ -125,12 +125,28 @@ def _arrays(w):
     return w.outcome, w.treatment, w.X
 
 
-def test_clusters_give_cr1_and_grouped_folds():
+@pytest.mark.parametrize("method", ["aipw", "ipw"])
+def test_clusters_give_cr1_and_grouped_folds(method, monkeypatch):
+    import llmcause.core.ate as ate_module
+
     w = confounded_world(1500, seed=8)
-    clusters = np.repeat(np.arange(300), 5)
-    est = aipw(w.outcome, w.treatment, w.X, cluster=clusters, seed=0)
+    clusters = np.random.default_rng(0).permutation(np.repeat(np.arange(300), 5))  # clusters not in row blocks
+    made = []
+
+    def spy(*args, **kwargs):
+        folds = fold_ids(*args, **kwargs)
+        made.append(folds)
+        return folds
+
+    monkeypatch.setattr(ate_module, "fold_ids", spy)
+    fit = aipw if method == "aipw" else ipw
+    est = fit(w.outcome, w.treatment, w.X, cluster=clusters, seed=0)
     assert est.df == 299 and est.diagnostics["n_clusters"] == 300
     assert est.cluster is not None
+    assert len(made) == 1
+    # every cluster's rows share one fold: no prompt is in both the training and the held-out part
+    per_cluster = [np.unique(made[0][clusters == g]).shape[0] for g in range(300)]
+    assert max(per_cluster) == 1 and np.unique(made[0]).shape[0] == 5
 
 
 def test_repeated_splits_use_the_median():
@@ -166,9 +182,13 @@ def test_bad_arrays_raise(bad, match):
 def test_inputs_are_not_mutated():
     w = confounded_world(500, seed=12)
     X, y, a = w.X.copy(), w.outcome.copy(), w.treatment.copy()
-    aipw(w.outcome, w.treatment, w.X, seed=0)
-    ipw(w.outcome, w.treatment, w.X, seed=0)
+    clusters = np.repeat(np.arange(100), 5)
+    kept = clusters.copy()
+    aipw(w.outcome, w.treatment, w.X, seed=0, cluster=clusters)
+    ipw(w.outcome, w.treatment, w.X, seed=0, cluster=clusters)
+    regression_adjustment(w.outcome, w.treatment, w.X, estimand="att")
     assert np.array_equal(X, w.X) and np.array_equal(y, w.outcome) and np.array_equal(a, w.treatment)
+    assert np.array_equal(kept, clusters)
 
 
 # --------------------------------------------------------------------------- ATT clipping on real data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import types
 
@@ -16,6 +17,13 @@ OBP_REASON = ("obp is not installed; install it with `pip install --no-deps --ig
               "tqdm seaborn` (as .ci/run does) to run the agreement tests")
 
 
+def _skip_or_fail(reason: str):
+    """Skip when obp is unavailable, unless CI requires it (LLMCAUSE_REQUIRE_OBP=1): then fail."""
+    if os.environ.get("LLMCAUSE_REQUIRE_OBP") == "1":
+        pytest.fail(f"LLMCAUSE_REQUIRE_OBP=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def _import_obp():
     """Import obp 0.5.7 without torch.
 
@@ -26,12 +34,12 @@ def _import_obp():
     for the duration of the import and removed afterwards.
     """
     if importlib.util.find_spec("obp") is None:
-        pytest.skip(OBP_REASON)
+        _skip_or_fail(OBP_REASON)
     if importlib.util.find_spec("torch") is not None:
         try:
             import obp
         except ImportError as exc:
-            pytest.skip(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
+            _skip_or_fail(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
         return obp
     names = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils", "torch.utils.data")
 
@@ -56,7 +64,7 @@ def _import_obp():
         import obp.dataset  # noqa: F401
         import obp.ope  # noqa: F401
     except ImportError as exc:
-        pytest.skip(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
+        _skip_or_fail(f"obp is installed but cannot be imported ({exc}); {OBP_REASON}")
     finally:
         for name in names:
             if sys.modules.get(name) is stand_ins[name]:
@@ -371,3 +379,55 @@ def test_binary_rewards_get_a_probabilistic_outcome_model():
     # A calibrated classifier: the fitted click rate of the logged arm matches the observed one.
     assert q[np.arange(n), a].mean() == pytest.approx(y.mean(), rel=0.1)
     assert np.corrcoef(q[np.arange(n), a], p)[0, 1] > 0.9
+
+
+def test_missing_obp_fails_when_ci_requires_it(monkeypatch):
+    monkeypatch.setenv("LLMCAUSE_REQUIRE_OBP", "1")
+    with pytest.raises(pytest.fail.Exception, match="LLMCAUSE_REQUIRE_OBP=1 but obp is not installed"):
+        _skip_or_fail(OBP_REASON)
+    monkeypatch.delenv("LLMCAUSE_REQUIRE_OBP")
+    with pytest.raises(pytest.skip.Exception):
+        _skip_or_fail(OBP_REASON)
+
+
+def _sparse_click_log(rng, n=10_000, k=40, rate=0.004):
+    """A uniform logger over k items and clicks at about ``rate`` (like the Open Bandit data)."""
+    x = rng.standard_normal(n)
+    a = rng.integers(0, k, n)
+    logit = np.log(rate / (1 - rate)) + 0.5 * x[:, None] + np.linspace(-0.5, 0.5, k)[None, :]
+    p_click = 1 / (1 + np.exp(-logit))
+    y = (rng.random(n) < p_click[np.arange(n), a]).astype(float)
+    return x, a, y, np.full(n, 1.0 / k), p_click
+
+
+@pytest.mark.parametrize("kind", ["deterministic", "stochastic"])
+def test_sparse_clicks_every_interval_shown_covers(kind):
+    """0.4% clicks over 40 items: a deterministic target matches about 6 logged rows per item and sees one
+    click or none, where Wald intervals covered 0.44; they are withheld there, and the ones shown cover."""
+    rng = np.random.default_rng(5)
+    reps, shown, hits, el_hits = 60, 0, 0, 0
+    methods = ("ips", "snips", "dr", "sndr", "switch-dr", "dros")
+    for _ in range(reps):
+        x, a, y, p, p_click = _sparse_click_log(rng)
+        n, k = p_click.shape
+        if kind == "deterministic":
+            target = np.zeros((n, k))
+            target[np.arange(n), (np.floor((x + 4) * 5).astype(int)) % k] = 1.0
+        else:
+            target = np.full((n, k), 0.9 / k) + 0.1 * np.eye(k)[np.arange(n) % k]  # about 40 clicks matched
+        truth = float(np.mean(np.sum(target * p_click, axis=1)))
+        q_hat = np.full((n, k), y.mean())  # a pooled click rate: the best a sparse log supports per item
+        for est in ope.ope_estimates(y, a, p, target, q_hat, methods=methods):
+            if np.isfinite(est.ci_low):
+                shown += 1
+                hits += est.covers(truth)
+            else:
+                assert est.diagnostics["effective_events"] < ope.MIN_EVENTS
+        el_hits += ope.el_ips_value(y, a, p, target, r_min=0, r_max=1).covers(truth)
+    assert el_hits / reps >= 0.9
+    if kind == "deterministic":
+        assert shown < 0.25 * reps * len(methods), (shown, hits)  # mostly withheld
+    else:
+        assert shown >= 0.8 * reps * len(methods), (shown, hits)  # a spread-out target: intervals shown
+    if shown:
+        assert hits / shown >= 0.88, (shown, hits)

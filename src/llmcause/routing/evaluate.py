@@ -30,7 +30,7 @@ import numpy as np
 from ..core.crossfit import fold_ids
 from ..core.estimate import Estimate, EstimateTable
 from ..core.inference import contrast, estimate_from_influence
-from ..core.ope import METHODS, el_ips_value, ope_estimates
+from ..core.ope import METHODS, MIN_CONTRIBUTIONS, el_ips_value, ope_estimates
 from .logs import RoutingLog
 from .nuisance import PROPENSITY_CLIP, crossfit_outcomes, crossfit_propensities_raw, floor_propensities
 from .policies import check_support, parse_policy, policy_matrix
@@ -181,9 +181,11 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
     for label, pi in pis.items():
         for estimand in wanted:
             u, q = table[estimand]
+            exact = estimand == "cost" and log.prices is not None  # known given the prompts: no rows needed
             rows = ope_estimates(u, log.action, nuis.propensity, pi, q, methods=ope_methods, name=label,
                                  estimand=estimand, level=level, cluster=log.cluster, action_names=log.models,
-                                 check=False) if ope_methods else []
+                                 check=False, min_contributions=0 if exact else MIN_CONTRIBUTIONS
+                                 ) if ope_methods else []
             bounds = el_bounds(estimand, reward_range, log, lam)
             if "el" in methods and bounds is not None:
                 rows.append(el_ips_value(u, log.action, nuis.propensity, pi, level=level, r_min=bounds[0],
