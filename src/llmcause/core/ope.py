@@ -423,12 +423,18 @@ def _withhold_if_few_contributions(est: Estimate, cluster, minimum: float = MIN_
     ``minimum`` effective contributions (`effective_contributions`, also of a bias-aware interval's
     bias term). At a 0.4% click rate over 40 items Wald intervals covered 0.44 for a deterministic
     target (a click or none per item) and 0.75 with about 5 weighted clicks."""
-    k = effective_contributions(est.influence, cluster)
-    if dropped is not None and np.any(dropped):
-        k = min(k, effective_contributions(dropped - dropped.mean(), cluster))
-    diag = {**est.diagnostics, "effective_contributions": k}
-    enough = k >= minimum if events is None else events >= MIN_EVENTS * minimum / MIN_CONTRIBUTIONS
-    if enough or minimum <= 0:
+    if minimum <= 0:
+        return est
+    if events is not None:  # 0/1 rewards: the count of weighted events decides (one pass, shared by methods)
+        diag = dict(est.diagnostics)
+        enough = events >= MIN_EVENTS * minimum / MIN_CONTRIBUTIONS
+    else:
+        k = effective_contributions(est.influence, cluster)
+        if dropped is not None and np.any(dropped):
+            k = min(k, effective_contributions(dropped - dropped.mean(), cluster))
+        diag = {**est.diagnostics, "effective_contributions": k}
+        enough = k >= minimum
+    if enough:
         return est.with_(diagnostics=diag)
     what = (f"fewer than {MIN_EVENTS * minimum / MIN_CONTRIBUTIONS:g} weighted successes or failures "
             "(diagnostics 'effective_events')" if events is not None else
