@@ -152,3 +152,63 @@ def test_model_options_bad_input(capsys, battles_csv, tmp_path, monkeypatch):
                                    not_a_store])
     assert code == 2 and "not a run store" in err
     assert not_a_store.read_text() == "hello"
+
+
+def _rewrite_and_reward(messages, body):
+    """A rewriter that really changes the length and a reward of 3 + 2·1{at least 20 words} (true effect 2)."""
+    text = messages[-1]["content"]
+    response = text.split("Response:\n", 1)[-1]
+    words = response.split()
+    if text.startswith("Rewrite the response below so that it is longer"):
+        return " ".join(words + ["indeed"] * max(0, 25 - len(words)))
+    if text.startswith("Rewrite the response below so that it is short"):
+        return " ".join(words[:8])
+    if "unreadable" in response:
+        return "no idea"
+    return f"{3 + 2 * (len(words) >= 20)}"
+
+
+def test_rate_with_a_chat_rewriter_and_reward(capsys, tmp_path, monkeypatch):
+    rows = [{"response": " ".join([f"w{i}"] * (30 if i % 2 else 6)) + (" FAULT=503x1" if i == 3 else ""),
+             "prompt": f"p{i}"} for i in range(16)]
+    rows[4]["response"] = "short but unreadable"
+    data = tmp_path / "responses.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with LoopbackServer(responder=_rewrite_and_reward) as server:
+        spec = f"openai:toy@{server.base_url}"
+        argv = ["alignment", "rate", data, "--text", "response", "--prompt", "prompt", "--threshold", "20",
+                "--rewriter", spec, "--reward", spec, "--store", tmp_path / "runs.db", "--max-retries", "2",
+                "--rewrites", tmp_path / "rewrites.csv"]
+        doc, err = _json(capsys, argv)
+        made = server.requests
+        rate = [e for e in doc["estimates"] if e["method"] == "rate" and e["name"] == "length ATE"][0]
+        assert rate["estimate"] == pytest.approx(2.0) and rate["n"] == 15
+        assert any("1 of 16 responses left out" in w for w in doc["warnings"])
+        calls = rate["diagnostics"]["calls"]
+        assert calls["failed"] == 0 and set(calls["errors"]) == {"503"} and calls["parse_failures"] == 3  # original and both rewrites
+        again, _ = _json(capsys, argv)
+        assert server.requests == made and again["estimates"][0]["diagnostics"]["calls"]["calls"] == 0
+        assert [e["estimate"] for e in again["estimates"]] == [e["estimate"] for e in doc["estimates"]]
+    for f in tmp_path.iterdir():
+        assert KEY.encode() not in f.read_bytes()
+
+
+def test_rate_with_python_models(capsys, tmp_path, monkeypatch):
+    (tmp_path / "mymodels_rate.py").write_text(
+        "def rewrite(prompt):\n"
+        "    body = prompt.split('Response:\\n', 1)[1]\n"
+        "    words = body.split()\n"
+        "    return ' '.join(words + ['more'] * 25) if 'longer' in prompt else ' '.join(words[:5])\n"
+        "class Reward:\n"
+        "    def score(self, texts, prompts=None):\n"
+        "        return [1.5 * (len(t.split()) >= 20) for t in texts]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rows = [{"response": " ".join(["x"] * (30 if i % 2 else 6))} for i in range(10)]
+    data = tmp_path / "responses.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    doc, _ = _json(capsys, ["alignment", "rate", data, "--text", "response", "--threshold", "20", "--rewriter",
+                            "python:mymodels_rate:rewrite", "--reward", "python:mymodels_rate:Reward"])
+    rate = [e for e in doc["estimates"] if e["method"] == "rate" and e["name"] == "length ATE"][0]
+    assert rate["estimate"] == pytest.approx(1.5)
+    assert rate["diagnostics"]["calls"]["done"] > 0  # the callable rewriter went through the call layer
