@@ -32,3 +32,14 @@ class LongerAnswerJudge:
 
 
 SANDBOX_JUDGES = {"first": FirstShownJudge, "longer": LongerAnswerJudge}
+
+
+# Short questions with a right and a wrong answer, for auditing a real judge's position bias in both orders.
+QUIZ = [
+    ("What is the capital of France?", "Paris.", "Berlin."),
+    ("What colour is the sky on a clear day?", "Blue.", "Green."),
+    ("How many legs does a spider have?", "Eight.", "Six."),
+    ("Which planet is closest to the Sun?", "Mercury.", "Neptune."),
+    ("What do bees make?", "Honey.", "Milk."),
+    ("What is frozen water called?", "Ice.", "Steam."),
+]
