@@ -42,11 +42,13 @@ def _idents(prompts, params=None):
             for p in prompts]
 
 
-def test_campaign_under_faults_stores_each_result_once_and_a_rerun_makes_no_calls(tmp_path, monkeypatch):
+@pytest.mark.parametrize("concurrency", [1, 8])  # 1: the synchronous path; 8: the asyncio one
+def test_campaign_under_faults_stores_each_result_once_and_a_rerun_makes_no_calls(tmp_path, monkeypatch,
+                                                                                   concurrency):
     prompts = _prompts(28)
     with LoopbackServer(retry_after=0.2, slow_seconds=1.5) as server:
         store = RunStore(tmp_path / "calls.db")
-        model = _model(server, store, monkeypatch)
+        model = _model(server, store, monkeypatch, concurrency=concurrency)
         texts = model.generate(prompts)
         assert texts == [f"echo: {p}" for p in prompts]
         s = model.stats.to_dict()
@@ -58,7 +60,7 @@ def test_campaign_under_faults_stores_each_result_once_and_a_rerun_makes_no_call
         rows = store.runs()
         assert len(rows) == 28 and all(r["attempts"] == 1 for r in rows)
         before = server.requests
-        again = _model(server, store, monkeypatch)
+        again = _model(server, store, monkeypatch, concurrency=concurrency)
         assert again.generate(prompts) == texts
         assert server.requests == before
         assert again.stats.to_dict()["calls"] == 0 and again.stats.cached == 28

@@ -188,6 +188,18 @@ class _Limiter:
             if self.tokens:
                 self.tokens.take(tokens)
 
+    def acquire_sync(self, tokens: float) -> None:
+        while True:
+            wait = max(self.requests.wait_for(1) if self.requests else 0.0,
+                       self.tokens.wait_for(tokens) if self.tokens else 0.0)
+            if wait <= 0:
+                break
+            time.sleep(wait)
+        if self.requests:
+            self.requests.take(1)
+        if self.tokens:
+            self.tokens.take(tokens)
+
     def settle(self, estimated: float, actual: float) -> None:
         if self.tokens is not None:
             self.tokens.take(actual - estimated)
@@ -236,28 +248,37 @@ class CallLayer:
 
     def run(self, requests: Sequence[Mapping], description: str = "calls") -> list[dict | None]:
         """Answers (``{"text", "prompt_tokens", "completion_tokens"}``, None when failed), in request order."""
+        sync = getattr(self.send, "sync", None)
+        if self.options.concurrency == 1 and sync is not None:
+            return self.run_serial(requests, sync, description)
         return run_sync(self.arun(requests, description))
 
-    async def arun(self, requests: Sequence[Mapping], description: str = "calls") -> list[dict | None]:
-        start = time.perf_counter()
+    def _prepare(self, requests: Sequence[Mapping]):
+        """Keys, distinct requests, answers already known (memory or store), fresh stats, and what to ask."""
         canon = [canonical_params(dict(r)) for r in requests]
         keys = [self.key(r) for r in canon]
         unique: dict[str, dict] = {}
         for k, r in zip(keys, canon):
             unique.setdefault(k, r)
-        answers: dict[str, dict | None] = {}
-        for k in unique:
-            if k in self._memory:
-                answers[k] = self._memory[k]
-        stored = self.store.results(list(set(unique) - set(answers))) if self.store is not None else {}
-        answers.update(stored)
+        answers: dict[str, dict | None] = {k: self._memory[k] for k in unique if k in self._memory}
+        if self.store is not None:
+            answers.update(self.store.results([k for k in unique if k not in answers]))
         stats = CallStats(requests=len(unique), cached=len(answers), cost_known=self.price is not None)
         stats.cost_saved = sum(self._cost(a) for a in answers.values() if a)
         todo = [(k, r) for k, r in unique.items() if k not in answers]
+        return keys, unique, answers, stats, todo
+
+    def _bar(self, total: int, description: str, cached: int) -> "_CallProgress":
         from ..progress import progress_enabled
 
         show = self.options.progress if self.options.progress is not None else progress_enabled()
-        with _CallProgress(len(unique), description, show, cached=len(answers)) as bar:
+        return _CallProgress(total, description, show, cached=cached)
+
+    async def arun(self, requests: Sequence[Mapping], description: str = "calls") -> list[dict | None]:
+        """`run` inside an event loop: up to ``concurrency`` calls in flight."""
+        start = time.perf_counter()
+        keys, unique, answers, stats, todo = self._prepare(requests)
+        with self._bar(len(unique), description, len(answers)) as bar:
             limiter = _Limiter(self.options.rpm, self.options.tpm)
             semaphore = asyncio.Semaphore(self.options.concurrency)
 
@@ -272,12 +293,53 @@ class CallLayer:
         self.stats.add(stats)
         return [answers.get(k) for k in keys]
 
+    def run_serial(self, requests: Sequence[Mapping], send_sync: Callable[[dict, float], Reply],
+                   description: str = "calls") -> list[dict | None]:
+        """`run` one call at a time through a synchronous ``send_sync`` (no event loop: less overhead per call)."""
+        start = time.perf_counter()
+        keys, unique, answers, stats, todo = self._prepare(requests)
+        with self._bar(len(unique), description, len(answers)) as bar:
+            limiter = _Limiter(self.options.rpm, self.options.tpm)
+            for key, request in todo:
+                answers[key] = self._answer_serial(key, request, send_sync, limiter, stats)
+                bar.update(stats)
+        stats.seconds = time.perf_counter() - start
+        self.stats.add(stats)
+        return [answers.get(k) for k in keys]
+
     # ------------------------------------------------------------------ one request
 
     def _cost(self, answer: Mapping) -> float:
         if self.price is None:
             return 0.0
         return (answer.get("prompt_tokens", 0) * self.price[0] + answer.get("completion_tokens", 0) * self.price[1]) / 1e6
+
+    def _delay(self, attempt: int, error: CallError | None) -> float:
+        """Full-jitter exponential backoff, or the server's Retry-After when longer."""
+        opts = self.options
+        delay = self._rng.uniform(0, min(opts.backoff_max, opts.backoff * 2 ** (attempt - 1)))
+        if error is not None and error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, 600.0))
+        return delay
+
+    def _accept(self, key, request, reply, limiter, stats, estimated, t0) -> dict | CallError:
+        """Store a reply and count it; a reply without text comes back as a (retryable) error."""
+        if not isinstance(reply, Reply) or not isinstance(reply.text, str):
+            return CallError("malformed", "the answer has no text", retryable=True)
+        answer = {"text": reply.text, "prompt_tokens": int(reply.prompt_tokens),
+                  "completion_tokens": int(reply.completion_tokens)}
+        limiter.settle(estimated, answer["prompt_tokens"] + answer["completion_tokens"])
+        stats.done += 1
+        stats.prompt_tokens += answer["prompt_tokens"]
+        stats.completion_tokens += answer["completion_tokens"]
+        stats.cost += self._cost(answer)
+        self._keep(key, request, answer, None, time.perf_counter() - t0)
+        return answer
+
+    def _give_up(self, key, request, error: CallError | None, stats: CallStats, t0: float) -> None:
+        stats.failed += 1
+        message = redact(f"{error.kind}: {error}", self.secrets) if error else "failed"
+        self._keep(key, request, None, message, time.perf_counter() - t0)
 
     async def _answer(self, key: str, request: dict, limiter: _Limiter, stats: CallStats) -> dict | None:
         opts = self.options
@@ -287,10 +349,7 @@ class CallLayer:
         for attempt in range(opts.max_retries + 1):
             if attempt:
                 stats.retries += 1
-                delay = self._rng.uniform(0, min(opts.backoff_max, opts.backoff * 2 ** (attempt - 1)))
-                if error is not None and error.retry_after is not None:
-                    delay = max(delay, min(error.retry_after, 600.0))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._delay(attempt, error))
             await limiter.acquire(estimated)
             stats.calls += 1
             try:
@@ -302,24 +361,42 @@ class CallLayer:
             except Exception as exc:  # a python: model raising, a client bug: not worth retrying
                 error = CallError(type(exc).__name__, str(exc), retryable=False)
             else:
-                if not isinstance(reply, Reply) or not isinstance(reply.text, str):
-                    error = CallError("malformed", "the answer has no text", retryable=True)
-                else:
-                    answer = {"text": reply.text, "prompt_tokens": int(reply.prompt_tokens),
-                              "completion_tokens": int(reply.completion_tokens)}
-                    limiter.settle(estimated, answer["prompt_tokens"] + answer["completion_tokens"])
-                    stats.done += 1
-                    stats.prompt_tokens += answer["prompt_tokens"]
-                    stats.completion_tokens += answer["completion_tokens"]
-                    stats.cost += self._cost(answer)
-                    self._keep(key, request, answer, None, time.perf_counter() - t0)
-                    return answer
+                result = self._accept(key, request, reply, limiter, stats, estimated, t0)
+                if not isinstance(result, CallError):
+                    return result
+                error = result
             stats.errors[error.kind] += 1
             if not error.retryable:
                 break
-        stats.failed += 1
-        message = redact(f"{error.kind}: {error}", self.secrets) if error else "failed"
-        self._keep(key, request, None, message, time.perf_counter() - t0)
+        self._give_up(key, request, error, stats, t0)
+        return None
+
+    def _answer_serial(self, key: str, request: dict, send_sync, limiter: _Limiter, stats: CallStats) -> dict | None:
+        opts = self.options
+        estimated = _estimated_tokens(request)
+        error: CallError | None = None
+        t0 = time.perf_counter()
+        for attempt in range(opts.max_retries + 1):
+            if attempt:
+                stats.retries += 1
+                time.sleep(self._delay(attempt, error))
+            limiter.acquire_sync(estimated)
+            stats.calls += 1
+            try:
+                reply = send_sync(request, opts.timeout)
+            except CallError as exc:
+                error = exc
+            except Exception as exc:
+                error = CallError(type(exc).__name__, str(exc), retryable=False)
+            else:
+                result = self._accept(key, request, reply, limiter, stats, estimated, t0)
+                if not isinstance(result, CallError):
+                    return result
+                error = result
+            stats.errors[error.kind] += 1
+            if not error.retryable:
+                break
+        self._give_up(key, request, error, stats, t0)
         return None
 
     def _keep(self, key: str, request: dict, answer: dict | None, error: str | None, seconds: float) -> None:

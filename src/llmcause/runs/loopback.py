@@ -84,7 +84,7 @@ class LoopbackServer:
         self.log: list[tuple[str, float, str | None]] = []  # (request identity, arrival time, fault)
         self._lock = threading.Lock()
         self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -95,7 +95,7 @@ class LoopbackServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._httpd = _Server(("127.0.0.1", self._port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -183,9 +183,19 @@ class LoopbackServer:
         handler.send_json(200, reply)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many clients connect at once at high concurrency
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: LoopbackServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        # Headers and body leave in separate writes: without this, Nagle's algorithm and delayed ACKs
+        # add tens of milliseconds to every answer on a kept-alive connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format, *args):  # the server is quiet
         pass
@@ -220,3 +230,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
         self.connection.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m llmcause.runs.loopback [--port P] [--latency S]``: serve until killed; prints the base URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="Seconds each answer waits.")
+    args = parser.parse_args(argv)
+    server = LoopbackServer(port=args.port, latency=args.latency).start()
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

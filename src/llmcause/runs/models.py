@@ -203,61 +203,84 @@ class ChatModel:
         return self._parsed(filled, parse_choice, _CHOICE_REMINDER, description)
 
 
-def _callable_sender(fn: Callable[[str], str]):
-    import asyncio
+class _CallableSender:
+    """Calls ``fn(prompt) -> str`` with the last user message: on a worker thread, or directly (``sync``)."""
 
-    async def send(request: dict, timeout: float) -> Reply:
+    def __init__(self, fn: Callable[[str], str]):
+        self.fn = fn
+
+    def sync(self, request: dict, timeout: float) -> Reply:
         prompt = request["messages"][-1]["content"]
-        text = await asyncio.to_thread(fn, prompt)
+        text = self.fn(prompt)
         if not isinstance(text, str):
             raise CallError("malformed", f"the callable returned {type(text).__name__}, not text", retryable=False)
         return Reply(text, len(prompt.split()), len(text.split()))
 
-    return send
+    async def __call__(self, request: dict, timeout: float) -> Reply:
+        import asyncio
+
+        return await asyncio.to_thread(self.sync, request, timeout)
 
 
 class _OpenAISender:
-    """``send(request, timeout)`` through ``openai.AsyncOpenAI``; errors become `CallError`s without the key."""
+    """``send(request, timeout)`` through ``openai.AsyncOpenAI`` (``sync``: ``openai.OpenAI``); errors become
+    `CallError`s that never carry the key."""
 
     def __init__(self, base_url: str | None, api_key: str):
         self.base_url = base_url
         self.api_key = api_key
         self.client = None
+        self.sync_client = None
 
     async def __call__(self, request: dict, timeout: float) -> Reply:
-        import openai
-        import httpx
-
         try:
             response = await self.client.chat.completions.create(
                 model=request["model"], messages=request["messages"], timeout=timeout, **request["params"])
-        except openai.APITimeoutError:
-            raise CallError("timeout", f"no answer within {timeout:g} s", retryable=True) from None
-        except openai.APIConnectionError as exc:
-            raise CallError("connection", f"connection failed ({type(exc.__cause__).__name__})",
-                            retryable=True) from None
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            retry_after = _retry_after(exc.response.headers)
-            retryable = status in (408, 409, 429) or status >= 500
-            # Authentication errors can quote part of the key: keep only the status.
-            detail = "" if status in (401, 403) else f": {str(exc.message)[:200]}"
-            raise CallError(str(status), f"HTTP {status}{detail}", retryable=retryable,
-                            retry_after=retry_after) from None
-        except (ValueError, openai.APIResponseValidationError) as exc:
-            raise CallError("malformed", f"the answer is not valid JSON ({type(exc).__name__})",
-                            retryable=True) from None
-        except httpx.HTTPError as exc:
-            raise CallError("connection", f"connection failed ({type(exc).__name__})", retryable=True) from None
+        except Exception as exc:
+            raise _call_error(exc, timeout) from None
+        return _reply_of(response)
+
+    def call_sync(self, request: dict, timeout: float) -> Reply:
         try:
-            text = response.choices[0].message.content
-        except (AttributeError, IndexError, TypeError):
-            text = None
-        if not isinstance(text, str):
-            raise CallError("malformed", "the answer has no message text", retryable=True)
-        usage = getattr(response, "usage", None)
-        return Reply(text, int(getattr(usage, "prompt_tokens", 0) or 0),
-                     int(getattr(usage, "completion_tokens", 0) or 0))
+            response = self.sync_client.chat.completions.create(
+                model=request["model"], messages=request["messages"], timeout=timeout, **request["params"])
+        except Exception as exc:
+            raise _call_error(exc, timeout) from None
+        return _reply_of(response)
+
+
+def _call_error(exc: Exception, timeout: float) -> Exception:
+    """The `CallError` for an exception of the openai client (anything else is returned as it is)."""
+    import httpx
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return CallError("timeout", f"no answer within {timeout:g} s", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return CallError("connection", f"connection failed ({type(exc.__cause__).__name__})", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retryable = status in (408, 409, 429) or status >= 500
+        # Authentication errors can quote part of the key: keep only the status.
+        detail = "" if status in (401, 403) else f": {str(exc.message)[:200]}"
+        return CallError(str(status), f"HTTP {status}{detail}", retryable=retryable,
+                         retry_after=_retry_after(exc.response.headers))
+    if isinstance(exc, (ValueError, openai.APIResponseValidationError)):
+        return CallError("malformed", f"the answer is not valid JSON ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, httpx.HTTPError):
+        return CallError("connection", f"connection failed ({type(exc).__name__})", retryable=True)
+    return exc
+
+
+def _reply_of(response) -> Reply:
+    try:
+        text = response.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        text = None
+    if not isinstance(text, str):
+        raise CallError("malformed", "the answer has no message text", retryable=True)
+    usage = getattr(response, "usage", None)
+    return Reply(text, int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
 
 
 def _retry_after(headers) -> float | None:
@@ -305,9 +328,20 @@ class _ClientScope:
         return self.layer.stats
 
     def run(self, requests, description="calls"):
+        import openai
+
         from .calls import run_sync
 
-        return run_sync(self._run(requests, description))
+        if self.layer.options.concurrency > 1:
+            return run_sync(self._run(requests, description))
+        # One call at a time: the synchronous client, without an event loop's overhead per call.
+        with openai.OpenAI(api_key=self.sender.api_key, base_url=self.sender.base_url, max_retries=0,
+                           timeout=self.layer.options.timeout) as client:
+            self.sender.sync_client = client
+            try:
+                return self.layer.run_serial(requests, self.sender.call_sync, description)
+            finally:
+                self.sender.sync_client = None
 
     async def _run(self, requests, description):
         import openai
@@ -357,7 +391,7 @@ def load_model(spec: str | ModelSpec, *, sandbox: Mapping[str, Callable[[], Any]
             return obj
         if not callable(obj):
             raise ModelSpecError(f"model {s}: {attr!r} is neither a model nor a callable")
-        layer = CallLayer(f"python:{s.name}", _callable_sender(obj), store=store, options=options, prices=prices)
+        layer = CallLayer(f"python:{s.name}", _CallableSender(obj), store=store, options=options, prices=prices)
         return ChatModel(f"python:{s.name}", layer, **kw)
     try:
         import openai  # noqa: F401
