@@ -15,8 +15,8 @@ from ..core.estimate import EstimateTable
 from ..io import DataError, binary_column, check_output_path, label_column, numeric_column, parse_list, \
     read_table, require_columns, source_of
 
-from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, RpmOption, StoreOption, \
-    TimeoutOption, TpmOption
+from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
+    StoreOption, TimeoutOption, TpmOption
 from .display import print_lc, print_style, style_sections
 
 
@@ -305,6 +305,7 @@ def rate_command(
     rpm: RpmOption = None,
     tpm: TpmOption = None,
     api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -348,7 +349,7 @@ def rate_command(
                                                              seed=seed),
                        "ngram": lambda: _train_ngram(train, seed)}
     with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
-                      tpm=tpm, api_key_env=api_key_env, progress=progress_enabled(json_out),
+                      tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
                       inputs=(data, train)) as session:
         model = session.load(reward_spec, "--reward", sandbox=sandbox_rewards, score_template=reward_template,
                              template_option="--reward-template")

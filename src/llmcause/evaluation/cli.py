@@ -12,8 +12,8 @@ from typing_extensions import Annotated
 from ..clikit import data_errors, emit, stdout_console, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, check_output_path, parse_list, read_table, write_text_atomic
-from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, RpmOption, StoreOption, \
-    TimeoutOption, TpmOption
+from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
+    StoreOption, TimeoutOption, TpmOption
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -87,6 +87,7 @@ def judge_command(
     rpm: RpmOption = None,
     tpm: TpmOption = None,
     api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -109,13 +110,14 @@ def judge_command(
         if response is None:
             raise DataError("--judge-model needs --response (the column with the texts to score)")
         with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
-                          tpm=tpm, api_key_env=api_key_env, progress=progress_enabled(json_out),
+                          tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
                           inputs=(data,)) as session:
             model = session.load(judge_model, "--judge-model", score_template=judge_template,
                                  template_option="--judge-template")
             if not hasattr(model, "score"):
                 raise DataError(f"--judge-model {judge_model}: this model cannot score a response")
-            df, scoring_notes, scoring_warnings = score_missing(df, model, judge=judge, response=response, prompt=prompt)
+            df, scoring_notes, scoring_warnings = score_missing(df, model, judge=judge, response=response,
+                                                                prompt=prompt)
             calls = session.summary()
             if session.note():
                 scoring_notes.append(session.note())
@@ -286,6 +288,7 @@ def audit_command(
     rpm: RpmOption = None,
     tpm: TpmOption = None,
     api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -311,7 +314,7 @@ def audit_command(
         from .swap import swap_audit
 
         with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
-                          tpm=tpm, api_key_env=api_key_env, progress=progress_enabled(json_out),
+                          tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
                           inputs=(data,)) as session:
             model = session.load(judge_model, "--judge-model", sandbox=SANDBOX_JUDGES, pair_template=judge_template,
                                  template_option="--judge-template")
@@ -398,13 +401,16 @@ class Example(str, Enum):
     arena_judges = "arena-judges"
     world = "world"
     battles = "battles"
+    quiz = "quiz"
 
 
 @app.command("example")
 def example_command(
     name: Annotated[Example, typer.Argument(help="cje-arena (real judge scores and oracle labels), arena-judges "
                                                  "(real battles, judge picks, human votes), world (simulated judge "
-                                                 "scores with known truth) or battles (simulated battles).")],
+                                                 "scores with known truth), battles (simulated battles) or quiz "
+                                                 "(six questions with a right and a wrong answer, for a swap "
+                                                 "audit of a real judge).")],
     out: Annotated[Path, typer.Option("--out", help="Write the table here (.csv).")],
     seed: SeedOption = 0,
 ) -> None:
@@ -424,6 +430,13 @@ def example_command(
         frame = world.frame
         truth = ", ".join(f"{k} {v:.3f}" for k, v in world.truth.items())
         what = f"simulated judge world (true mean label: {truth})"
+    elif name == Example.quiz:
+        import pandas as pd
+
+        from .judges import QUIZ
+
+        frame = pd.DataFrame(QUIZ, columns=["prompt", "right", "wrong"])
+        what = "quiz: prompt, right, wrong (try evaluation audit --judge-model ... --text-a right --text-b wrong)"
     else:
         bw = battle_world(4000, seed=seed)
         frame = bw.frame

@@ -72,8 +72,8 @@ def swap_audit(data, judge, *, text_a: str, text_b: str, prompt: str | None = No
         "battle": ids + ids,
         "judge": name,
     })
-    table = position_bias(read_table(frame, name=f"{src} (swap audit)"), model_a="first", model_b="second", pick="pick", pair="battle", group="judge",
-                          missing_judge="drop", level=level)
+    table = position_bias(read_table(frame, name=f"{src} (swap audit)"), model_a="first", model_b="second",
+                          pick="pick", pair="battle", group="judge", missing_judge="drop", level=level)
     missing = sum(v is None for v in first + second)
     table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "battles_sampled": int(rows.size),
                                                 "verdicts_missing": missing}) for e in table], table.warnings)

@@ -312,7 +312,8 @@ class CallLayer:
     def _cost(self, answer: Mapping) -> float:
         if self.price is None:
             return 0.0
-        return (answer.get("prompt_tokens", 0) * self.price[0] + answer.get("completion_tokens", 0) * self.price[1]) / 1e6
+        tokens_in, tokens_out = answer.get("prompt_tokens", 0), answer.get("completion_tokens", 0)
+        return (tokens_in * self.price[0] + tokens_out * self.price[1]) / 1e6
 
     def _delay(self, attempt: int, error: CallError | None) -> float:
         """Full-jitter exponential backoff, or the server's Retry-After when longer."""

@@ -2,10 +2,11 @@
 
 ``--store RUNS.db`` caches every call (a rerun makes none, a killed run
 resumes); ``--concurrency``, ``--timeout``, ``--max-retries``, ``--rpm``,
-``--tpm`` shape the calls; ``--api-key-env`` names the variable that holds
-the key (default ``OPENAI_API_KEY``). Keys are read from the environment
-only, never from the command line, so they stay out of shell history and
-of the command line a report records.
+``--tpm``, ``--max-tokens`` shape the calls (temperature 0 and a fixed
+seed); ``--api-key-env`` names the variable that holds the key (default
+``OPENAI_API_KEY``). Keys are read from the environment only, never from
+the command line, so they stay out of shell history and of the command
+line a report records.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .models import PAIR_TEMPLATE, SCORE_TEMPLATE, ModelSpecError, check_templat
 from .store import RunStore, StoreError
 
 __all__ = ["StoreOption", "ConcurrencyOption", "TimeoutOption", "MaxRetriesOption", "RpmOption", "TpmOption",
-           "ApiKeyEnvOption", "ModelSession"]
+           "ApiKeyEnvOption", "MaxTokensOption", "ModelSession"]
 
 StoreOption = Annotated[Optional[Path], typer.Option("--store", help="Run store (SQLite) that caches every model "
                         "call: a rerun makes no calls, a killed run resumes.")]
@@ -33,6 +34,8 @@ MaxRetriesOption = Annotated[int, typer.Option("--max-retries", min=0, max=100, 
                              "5xx, timeouts, malformed answers and dropped connections.")]
 RpmOption = Annotated[Optional[float], typer.Option("--rpm", min=0.001, help="Most model calls per minute.")]
 TpmOption = Annotated[Optional[float], typer.Option("--tpm", min=1.0, help="Most tokens per minute.")]
+MaxTokensOption = Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Most tokens a model may "
+                            "generate per call (default: the endpoint's).")]
 ApiKeyEnvOption = Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the "
                             "API key of openai: models (default OPENAI_API_KEY).")]
 
@@ -46,7 +49,7 @@ class ModelSession:
     def __init__(self, *, store: Path | None = None, concurrency: int = 8, timeout: float = 60.0,
                  max_retries: int = 5, rpm: float | None = None, tpm: float | None = None,
                  api_key_env: str | None = None, progress: bool | None = None, inputs: tuple = (),
-                 params: Mapping[str, Any] | None = None):
+                 params: Mapping[str, Any] | None = None, max_tokens: int | None = None):
         if store is not None:
             check_output_path(store, "--store")
             for i in inputs:
@@ -56,7 +59,10 @@ class ModelSession:
         self.options = CallOptions(concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
                                    tpm=tpm, progress=progress)
         self.api_key_env = api_key_env
+        # Pinned sampling, so that a rerun asks (and caches) exactly the same requests.
         self.params = dict(params or {"temperature": 0.0, "seed": 0})
+        if max_tokens is not None:
+            self.params["max_tokens"] = int(max_tokens)
         self.models: list[Any] = []
         self._store: RunStore | None = None
 
