@@ -14,7 +14,8 @@ tool; only its weights are used, and its own dependencies are not needed).
 Pin the sampling parameters (`PINNED_PARAMS`): the server's defaults include
 a repeat penalty of 1.1. The server's prompt log-probabilities (``echo``)
 are shifted by one token for models without a BOS token such as SmolLM2,
-so nothing here scores continuations through it.
+so continuations are scored in-process instead (`LocalLogprobModel`, the
+optional ``logprob`` capability of `llmcause.runs.Model`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["LocalModelServer", "PINNED_PARAMS", "local_model_missing", "smollm2_path"]
+__all__ = ["LocalLogprobModel", "LocalModelServer", "PINNED_PARAMS", "local_model_missing", "smollm2_path"]
 
 ALIAS = "smollm2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -133,3 +134,44 @@ class LocalModelServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class LocalLogprobModel:
+    """Log-probabilities of continuations under a GGUF model run in this process (default: SmolLM2-135M).
+
+    ``logprob(prompts, responses)`` is log P(response | prompt): the prompt's
+    and the response's tokens are evaluated together, and token i of the
+    response is scored by the log-softmax of the logits at position i − 1.
+    This is done in-process rather than through the server's ``echo``
+    option, whose prompt log-probabilities are shifted by one token for
+    models without a BOS token (SmolLM2, Qwen).
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, n_ctx: int = 2048, threads: int = 1):
+        path = Path(model_path) if model_path else smollm2_path()
+        if path is None or importlib.util.find_spec("llama_cpp") is None:
+            raise RuntimeError(local_model_missing() or "llama-cpp-python is not installed")
+        from llama_cpp import Llama
+
+        self.name = f"local:{path.stem}"
+        self._llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                          logits_all=True, seed=0, verbose=False)
+
+    def logprob(self, prompts, responses):
+        import numpy as np
+
+        out = np.empty(len(responses))
+        for k, (p, r) in enumerate(zip(prompts, responses)):
+            head = self._llm.tokenize(str(p).encode("utf-8"), add_bos=True, special=False)
+            tail = self._llm.tokenize(str(r).encode("utf-8"), add_bos=False, special=False)
+            if not head:
+                raise ValueError("a continuation is scored given a prompt; the prompt is empty")
+            if len(head) + len(tail) > self._llm.n_ctx():
+                raise ValueError(f"prompt and response have {len(head) + len(tail)} tokens, more than the context")
+            self._llm.reset()
+            self._llm.eval(head + tail)
+            logits = np.asarray(self._llm.scores[len(head) - 1: len(head) + len(tail) - 1], dtype=float)
+            logits -= logits.max(axis=1, keepdims=True)
+            logz = np.log(np.exp(logits).sum(axis=1))
+            out[k] = float(np.sum(logits[np.arange(len(tail)), tail] - logz))
+        return out
