@@ -140,12 +140,28 @@ def test_model_options_bad_input(capsys, battles_csv, tmp_path, monkeypatch):
         ([*base[:-2], "--text-b", "nope", "--judge-model", "sandbox:first"], "nope"),
         (["evaluation", "judge", battles_csv, "--judge", "j", "--label", "l", "--judge-model", "sandbox:first"],
          "--response"),
+        (["evaluation", "judge", battles_csv, "--judge", "text_a", "--label", "l", "--judge-model",
+          "python:no_such_module_x:f", "--response", "text_b"], "no_such_module_x"),
+        (["alignment", "rate", battles_csv, "--text", "text_a", "--rewriter", "openai:gpt-4o"], "OPENAI_API_KEY"),
+        (["alignment", "rate", battles_csv, "--text", "text_a", "--reward", "sandbox:nothing"], "sandbox:length"),
+        (["alignment", "rate", battles_csv, "--text", "text_a", "--reward", "openai:m@http://127.0.0.1:9/v1",
+          "--reward-template", "no placeholder"], "{response}"),
+        (["alignment", "rate", battles_csv, "--text", "text_a", "--rewrite-on-template", "nothing"], "{response}"),
     ]
     for argv, needle in cases:
         code, out, err = _run(capsys, argv)
         assert code == 2, (argv, out, err)
         assert out == "" and "Traceback" not in err and needle in err, (argv, err)
         assert len(err.strip().splitlines()) == 1, err
+    code, out, err = _run(capsys, ["evaluation", "judge", battles_csv, "--judge", "text_a", "--label", "text_b",
+                                   "--judge-model", "sandbox:first", "--response", "text_b"])
+    assert code == 2 and err.strip() == "error: --judge-model sandbox:first: no such sandbox model (none here)"
+    rows = pd.read_csv(battles_csv).assign(j=["7"] + ["x"] + [None] * 58, l=np.nan)
+    bad = tmp_path / "bad.csv"
+    rows.to_csv(bad, index=False)
+    code, out, err = _run(capsys, ["evaluation", "judge", bad, "--judge", "j", "--label", "l", "--judge-model",
+                                   "openai:m@http://127.0.0.1:9/v1", "--response", "text_a"])
+    assert code == 2 and "column 'j', row 2" in err and "'x' is not a number" in err, err
     not_a_store = tmp_path / "notes.db"
     not_a_store.write_text("hello")
     code, out, err = _run(capsys, [*base, "--judge-model", "openai:m@http://127.0.0.1:9/v1", "--store",

@@ -97,7 +97,8 @@ class ModelSession:
                                score_template=score_template or SCORE_TEMPLATE,
                                pair_template=pair_template or PAIR_TEMPLATE)
         except ModelSpecError as exc:
-            raise DataError(f"{option} {exc}") from None
+            message = str(exc)
+            raise DataError(f"{option} {message[6:] if message.startswith('model ') else message}") from None
         self.models.append(model)
         return model
 
