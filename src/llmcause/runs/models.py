@@ -42,6 +42,7 @@ SCORE_TEMPLATE = ("Rate how good the response is as an answer to the prompt, fro
                   "Reply with the number only.\n\nPrompt:\n{prompt}\n\nResponse:\n{response}")
 PAIR_TEMPLATE = ("Which response answers the prompt better? Reply with A, B or tie only.\n\nPrompt:\n{prompt}\n\n"
                  "Response A:\n{response_a}\n\nResponse B:\n{response_b}")
+_NO_KEY = "none"  # what the client sends to an endpoint that needs no key (it insists on one)
 _NUMBER_REMINDER = "\n\nReply with a single number and nothing else."
 _CHOICE_REMINDER = "\n\nReply with exactly one of: A, B, tie."
 
@@ -309,7 +310,8 @@ class OpenAIChatModel(ChatModel):
     def __init__(self, name: str, base_url: str | None, api_key: str, *, store: RunStore | None,
                  options: CallOptions, prices=None, params=None, **kw):
         self.sender = _OpenAISender(base_url, api_key)
-        layer = CallLayer(name, self.sender, store=store, options=options, prices=prices, secrets=[api_key])
+        secrets = [] if api_key == _NO_KEY else [api_key]
+        layer = CallLayer(name, self.sender, store=store, options=options, prices=prices, secrets=secrets)
         super().__init__(name, _ClientScope(layer, self.sender), params=params, **kw)
         self.base_url = base_url
 
@@ -404,6 +406,6 @@ def load_model(spec: str | ModelSpec, *, sandbox: Mapping[str, Callable[[], Any]
             raise ModelSpecError(f"model {s}: no API key; set {env} (or name another variable with --api-key-env)")
         if api_key_env:
             raise ModelSpecError(f"model {s}: the variable {env} named by --api-key-env is not set")
-        key = "none"  # a local or self-hosted endpoint without authentication
+        key = _NO_KEY  # a local or self-hosted endpoint without authentication
     return OpenAIChatModel(s.name, s.base_url, key, store=store, options=options, prices=prices, **kw)
 
