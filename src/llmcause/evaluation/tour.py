@@ -26,7 +26,8 @@ STAGE = "evaluation"
 
 def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
     rows = [*_world_rows(quick, seed), _unhelpful_row(seed), _arena_row(seed)]
-    local, skipped = local_judge_row(seed)
+    # The real local model takes tens of seconds (a server start, a dozen generations): not in --quick.
+    local, skipped = (None, "--quick leaves it out") if quick else local_judge_row(seed)
     if local is not None:
         return [*rows, local]
     # No row without the model: say so through the tour's warnings.
