@@ -88,6 +88,12 @@ class Moments:
     def clustered(self) -> bool:
         return self.cluster_keys is not None
 
+    def select(self, cols) -> "Moments":
+        """The moments of some of the components (one partition pass can serve several estimators)."""
+        cols = np.asarray(cols)
+        sums = None if self.cluster_sums is None else self.cluster_sums[:, cols]
+        return Moments(self.count, self.total[cols], self.gram[np.ix_(cols, cols)], self.cluster_keys, sums)
+
 
 def combine(parts: Iterable[Moments]) -> Moments | None:
     """Merge the moments of several partitions (clusters merged by label); None when there are none."""
