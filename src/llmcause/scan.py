@@ -122,10 +122,12 @@ def _resolve(path: str) -> list[str]:
 # --------------------------------------------------------------------------- engines
 
 
-def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable[[Batch], object], *,
-                   engine: str = "local", address: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                   progress: Callable[[int], None] | None = None, filter=None) -> list:
-    """``fn`` applied to every batch of the dataset, results in file and row order.
+def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable[[Batch], object],
+                   consume: Callable[[object], None], *, engine: str = "local", address: str | None = None,
+                   batch_rows: int = DEFAULT_BATCH_ROWS, progress: Callable[[int], None] | None = None,
+                   filter=None) -> None:
+    """``fn`` applied to every batch of the dataset; ``consume`` gets each result, in file and row order, as
+    it arrives (so that results are merged, not piled up).
 
     ``engine="local"``: in this process, one batch in memory at a time.
     ``engine="ray"``: as Ray Data tasks on the cluster at ``address`` (a local
@@ -133,19 +135,19 @@ def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable
     picklable (a top-level function or a `functools.partial` of one).
     """
     if engine == "local":
-        out = []
         for batch in dataset.batches(columns, batch_rows, filter=filter):
-            out.append(fn(batch))
+            consume(fn(batch))
             if progress is not None:
                 progress(batch.n)
-        return out
+        return
     if engine == "ray":
-        return _run_ray(dataset, columns, fn, address=address, batch_rows=batch_rows, progress=progress,
-                        filter=filter)
+        _run_ray(dataset, columns, fn, consume, address=address, batch_rows=batch_rows, progress=progress,
+                 filter=filter)
+        return
     raise DataError(f"--engine {engine!r}: use local or ray")
 
 
-def _run_ray(dataset, columns, fn, *, address, batch_rows, progress, filter) -> list:
+def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, filter) -> None:
     try:
         import ray
         import ray.data
@@ -165,9 +167,8 @@ def _run_ray(dataset, columns, fn, *, address, batch_rows, progress, filter) -> 
     task = _RayTask(fn, dataset.label, cols)
     try:
         parts = ds.map_batches(task, batch_format="pyarrow", batch_size=batch_rows, zero_copy_batch=True)
-        out = []
         for row in parts.iter_rows():
-            out.append(pickle.loads(row["part"]))
+            consume(pickle.loads(row["part"]))
             if progress is not None:
                 progress(int(row["rows"]))
     except Exception as exc:  # a DataError raised in a task arrives wrapped in Ray's own error types
@@ -175,7 +176,6 @@ def _run_ray(dataset, columns, fn, *, address, batch_rows, progress, filter) -> 
         if cause is not None:
             raise DataError(cause) from None
         raise
-    return out
 
 
 class _RayTask:
@@ -251,23 +251,38 @@ def numeric(batch: Batch, col: str, *, allow_missing: bool = False, lower: float
     return values
 
 
-def labels(batch: Batch, col: str) -> np.ndarray:
-    """The column as strings (object array); a missing value names file, column and row."""
+def labels(batch: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """The column as (codes, keys): keys are its distinct values as strings in order of first appearance and
+    keys[codes] is the column (dictionary encoding in Arrow: no per-row Python strings). A missing value names
+    file, column and row."""
+    import pyarrow.compute as pc
+
     arr = batch.columns[col]
     if arr.null_count:
         i = int(np.flatnonzero(np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))[0])
         raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
-    return np.asarray(arr.to_numpy(zero_copy_only=False)).astype(str).astype(object)
+    enc = pc.dictionary_encode(arr)
+    if hasattr(enc, "combine_chunks"):
+        enc = enc.combine_chunks()
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    keys = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False)).astype(str).astype(object)
+    return codes, keys
 
 
-def hash_rows(key: str, *arrays: np.ndarray) -> np.ndarray:
-    """A uint64 hash per row of the given columns, salted by ``key``: independent of how rows are partitioned."""
+def hash_rows(key: str, *arrays) -> np.ndarray:
+    """A uint64 hash per row of the given columns, salted by ``key``: independent of how rows are partitioned.
+
+    A column is an array, or a (codes, keys) pair from `labels` (its keys are hashed once).
+    """
     import pandas as pd
 
     salt = _hash_key(key)
     out = None
     for a in arrays:
-        h = pd.util.hash_array(np.asarray(a), hash_key=salt, categorize=False)
+        if isinstance(a, tuple):
+            h = pd.util.hash_array(np.asarray(a[1]), hash_key=salt, categorize=False)[a[0]]
+        else:
+            h = pd.util.hash_array(np.asarray(a), hash_key=salt, categorize=False)
         out = h if out is None else (out * np.uint64(0x9E3779B97F4A7C15)) ^ h
     return out
 

@@ -75,13 +75,18 @@ class Moments:
     cluster_sums: np.ndarray | None = None
 
     @classmethod
-    def of(cls, z: np.ndarray, cluster: np.ndarray | None = None) -> "Moments":
+    def of(cls, z: np.ndarray, cluster=None) -> "Moments":
+        """Moments of the rows z; ``cluster`` is one label per row, or a pair (codes, keys) with keys[codes]
+        the labels (keys distinct), which is much faster for text labels."""
         z = np.asarray(z, dtype=float)
         if z.ndim != 2:
             raise ValueError("components must be a 2-D array (rows × components)")
         keys = sums = None
         if cluster is not None:
-            keys, sums = _sum_by_key(np.asarray(cluster).astype(str).astype(object), z)
+            codes, labels = _codes(cluster)
+            sums = _sum_by_code(codes, labels.shape[0], z)
+            present = np.bincount(codes, minlength=labels.shape[0]) > 0
+            keys, sums = labels[present], sums[present]
         return cls(int(z.shape[0]), z.sum(axis=0), z.T @ z, keys, sums)
 
     @property
@@ -122,21 +127,55 @@ def combine_grouped(parts: Iterable[Mapping[object, Moments]]) -> dict[object, M
 
 
 class MomentsAccumulator:
-    """Running `combine` over a stream of partitions, merging cluster sums in amortised batches."""
+    """Running `combine` over a stream of partitions, per group, in memory proportional to the number of
+    clusters (not of partitions): each partition's cluster sums are added in place, by key."""
 
     def __init__(self):
-        self._pending: dict[object, list[Moments]] = {}
-        self._rows: dict[object, int] = {}
+        self._state: dict[object, _Running] = {}
 
     def add(self, grouped: Mapping[object, Moments]) -> None:
         for key, m in grouped.items():
-            pend = self._pending.setdefault(key, [])
-            pend.append(m)
-            if len(pend) >= 64:  # collapse so that memory stays bounded by the number of clusters
-                self._pending[key] = [combine(pend)]
+            if m is None:
+                continue
+            run = self._state.get(key)
+            if run is None:
+                self._state[key] = run = _Running(m.total.shape[0], m.clustered)
+            run.add(m)
 
     def result(self) -> dict[object, Moments]:
-        return {key: combine(ms) for key, ms in self._pending.items()}
+        return {key: run.moments() for key, run in self._state.items()}
+
+
+class _Running:
+    def __init__(self, d: int, clustered: bool):
+        self.count, self.total, self.gram = 0, np.zeros(d), np.zeros((d, d))
+        self.clustered = clustered
+        self.index: dict[str, int] = {}
+        self.sums = np.zeros((16, d)) if clustered else None
+
+    def add(self, m: Moments) -> None:
+        if m.clustered != self.clustered:
+            raise ValueError("cannot combine clustered and unclustered moments")
+        self.count += m.count
+        self.total += m.total
+        self.gram += m.gram
+        if not self.clustered:
+            return
+        index = self.index
+        rows = np.fromiter((index.setdefault(k, len(index)) for k in m.cluster_keys.tolist()), dtype=np.int64,
+                           count=m.cluster_keys.shape[0])
+        if len(index) > self.sums.shape[0]:
+            grown = np.zeros((max(len(index), 2 * self.sums.shape[0]), self.sums.shape[1]))
+            grown[:self.sums.shape[0]] = self.sums
+            self.sums = grown
+        self.sums[rows] += m.cluster_sums  # keys are distinct within one partition's moments
+
+    def moments(self) -> Moments:
+        if not self.clustered:
+            return Moments(self.count, self.total.copy(), self.gram.copy())
+        keys = np.array(list(self.index), dtype=object)
+        order = np.argsort(keys)
+        return Moments(self.count, self.total.copy(), self.gram.copy(), keys[order], self.sums[:len(keys)][order])
 
 
 def partition_moments(z: np.ndarray, groups: np.ndarray | None = None,
@@ -145,25 +184,39 @@ def partition_moments(z: np.ndarray, groups: np.ndarray | None = None,
     z = np.asarray(z, dtype=float)
     if groups is None:
         return {None: Moments.of(z, cluster)}
-    groups = np.asarray(groups)
-    uniq, codes = np.unique(groups.astype(str), return_inverse=True)
-    codes = codes.ravel()
+    codes, uniq = _codes(groups)
+    ccodes, ckeys = (None, None) if cluster is None else _codes(cluster)
+    if uniq.shape[0] == 1:
+        return {uniq[0]: Moments.of(z, None if cluster is None else (ccodes, ckeys))}
     out = {}
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(uniq.shape[0] + 1))
     for j, g in enumerate(uniq.tolist()):
         idx = order[bounds[j]:bounds[j + 1]]
-        out[g] = Moments.of(z[idx], None if cluster is None else np.asarray(cluster)[idx])
+        if idx.size:
+            out[g] = Moments.of(z[idx], None if cluster is None else (ccodes[idx], ckeys))
     return out
+
+
+def _codes(labels) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct labels as str objects) from labels or from a (codes, keys) pair."""
+    if isinstance(labels, tuple):
+        codes, keys = labels
+        return np.asarray(codes, dtype=np.int64), np.asarray(keys, dtype=object)
+    uniq, inverse = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    return inverse.ravel().astype(np.int64), uniq.astype(object)
+
+
+def _sum_by_code(codes: np.ndarray, n_codes: int, values: np.ndarray) -> np.ndarray:
+    sums = np.empty((n_codes, values.shape[1]))
+    for j in range(values.shape[1]):
+        sums[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_codes)
+    return sums
 
 
 def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     uniq, inverse = np.unique(keys, return_inverse=True)
-    inverse = inverse.ravel()
-    sums = np.zeros((uniq.shape[0], values.shape[1]))
-    for j in range(values.shape[1]):
-        sums[:, j] = np.bincount(inverse, weights=values[:, j], minlength=uniq.shape[0])
-    return uniq.astype(object), sums
+    return uniq.astype(object), _sum_by_code(inverse.ravel(), uniq.shape[0], values)
 
 
 # --------------------------------------------------------------------------- from sums to an Estimate

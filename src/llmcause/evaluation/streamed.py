@@ -66,15 +66,16 @@ class _Rows:
     score: np.ndarray
     y: np.ndarray
     labeled: np.ndarray
-    groups: np.ndarray
-    cluster: np.ndarray | None
+    groups: tuple  # (codes, keys), as `scan.labels`
+    cluster: tuple | None
     prob: np.ndarray | None
 
 
 def _read_batch(cols: JudgeColumns, batch: Batch) -> _Rows:
     score = numeric(batch, cols.judge, what="a number (judge scores must be numeric)")
     y = numeric(batch, cols.label, allow_missing=True, what="a number (labels must be numeric)")
-    groups = labels(batch, cols.group) if cols.group else np.full(batch.n, DEFAULT_GROUP, dtype=object)
+    groups = (labels(batch, cols.group) if cols.group else
+              (np.zeros(batch.n, dtype=np.int64), np.array([DEFAULT_GROUP], dtype=object)))
     cluster = labels(batch, cols.cluster) if cols.cluster else None
     prob = None
     if cols.label_prob:
@@ -120,7 +121,8 @@ def judge_partition(cols: JudgeColumns, methods: tuple, n_folds: int, plan: Cali
         full, oof, wf = _calibrated_predictions(plan, rows, n_folds)
         blocks.append(P.calibrated_components(rows.y, rows.labeled, full, oof, wf, rows.score, plan.score_range,
                                               rows.prob))
-    order = list(dict.fromkeys(rows.groups.tolist()))
+    present = np.bincount(rows.groups[0], minlength=rows.groups[1].shape[0]) > 0
+    order = rows.groups[1][present].tolist()
     moments = P.partition_moments(np.column_stack(blocks), rows.groups, rows.cluster) if blocks else {}
     candidates = None if sample is None else _sample_rows(rows, *sample, n_folds)
     return order, moments, candidates
@@ -142,8 +144,12 @@ def _calibrated_predictions(plan: CalibrationPlan, rows: _Rows, n_folds: int):
 def _training_rows(rows: _Rows, train_groups) -> np.ndarray:
     keep = rows.labeled
     if train_groups is not None:
-        keep = keep & np.isin(rows.groups.astype(str), list(train_groups))
+        keep = keep & np.isin(rows.groups[1], list(train_groups))[rows.groups[0]]
     return keep
+
+
+def _take(labels: tuple, idx: np.ndarray) -> tuple:
+    return labels[0][idx], labels[1]
 
 
 def _sample_rows(rows: _Rows, seed: int, train_groups, sample_rows: int, n_folds: int) -> dict | None:
@@ -151,12 +157,13 @@ def _sample_rows(rows: _Rows, seed: int, train_groups, sample_rows: int, n_folds
     keep = np.flatnonzero(_training_rows(rows, train_groups))
     if keep.size == 0:
         return None
-    sub = _Rows(rows.score[keep], rows.y[keep], rows.labeled[keep], rows.groups[keep],
-                None if rows.cluster is None else rows.cluster[keep], None if rows.prob is None else rows.prob[keep])
+    sub = _Rows(rows.score[keep], rows.y[keep], rows.labeled[keep], _take(rows.groups, keep),
+                None if rows.cluster is None else _take(rows.cluster, keep),
+                None if rows.prob is None else rows.prob[keep])
     h = _unit_hash(sub, _SAMPLE_KEY.format(seed=seed))
     fold = (_unit_hash(sub, _FOLD_KEY.format(seed=seed)) % np.uint64(n_folds)).astype(np.int64)
     part = {"hash": h, "score": sub.score, "y": sub.y, "w": np.ones(keep.size) if sub.prob is None else 1 / sub.prob,
-            "fold": fold, "cluster": sub.cluster}
+            "fold": fold, "cluster": None if sub.cluster is None else sub.cluster[1][sub.cluster[0]]}
     return _bottom(part, sample_rows)
 
 
@@ -203,25 +210,36 @@ def judge_means_streamed(path, *, judge: str, label: str, group: str | None = No
     train_groups = None if calibrate_on is None else tuple(map(str, calibrate_on))
     exact = tuple(m for m in methods if m != "calibrated")
     sample = (seed, train_groups, sample_rows) if "calibrated" in methods else None
-    results = run(functools.partial(judge_partition, cols, exact, n_folds, None, sample), progress=progress)
-    order = list(dict.fromkeys(g for part in results for g in part[0]))
-    if not order:
+    first = _Collector(sample_rows)
+    run(functools.partial(judge_partition, cols, exact, n_folds, None, sample), first.add, progress=progress)
+    if not first.order:
         raise DataError(f"{ds.label}: the dataset has no rows")
-    moments = _combine(results)
     plan = calibrated = None
     if sample is not None:
-        plan = _fit_calibration(ds.label, _merge_samples([r[2] for r in results], sample_rows), train_groups,
-                                n_folds, seed)
-        calibrated = _combine(run(functools.partial(judge_partition, cols, ("calibrated",), n_folds, plan, None),
-                                  progress=progress))
-    return _finish(ds.label, cols, methods, order, moments, calibrated, plan, calibrate_on, n_folds, level, notes)
+        plan = _fit_calibration(ds.label, first.sample, train_groups, n_folds, seed)
+        second = _Collector(sample_rows)
+        run(functools.partial(judge_partition, cols, ("calibrated",), n_folds, plan, None), second.add,
+            progress=progress)
+        calibrated = second.moments.result()
+    return _finish(ds.label, cols, methods, list(first.order), first.moments.result(), calibrated, plan, calibrate_on,
+                   n_folds, level, notes)
 
 
-def _combine(results) -> dict:
-    acc = P.MomentsAccumulator()
-    for part in results:
-        acc.add(part[1])
-    return acc.result()
+class _Collector:
+    """Merges partition results as they arrive: group order, moments, and the running calibration sample."""
+
+    def __init__(self, sample_rows: int):
+        self.order: dict = {}
+        self.moments = P.MomentsAccumulator()
+        self.sample = None
+        self.sample_rows = sample_rows
+
+    def add(self, part) -> None:
+        order, grouped, candidates = part
+        self.order.update(dict.fromkeys(order))
+        self.moments.add(grouped)
+        if candidates is not None:
+            self.sample = _merge_samples([self.sample, candidates], self.sample_rows)
 
 
 def _fit_calibration(src, sample, train_groups, n_folds, seed) -> CalibrationPlan:
