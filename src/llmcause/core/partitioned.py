@@ -223,7 +223,7 @@ def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 @dataclass
-class _Linear:
+class LinearEstimate:
     """θ̂ and ψᵢ = cᵀzᵢ over the rows with z[:, rows_col] = 1, in a `Moments`."""
 
     theta: float
@@ -250,7 +250,7 @@ def unit_key(*parts: str) -> int:
     return int.from_bytes(digest, "big") + 2**40
 
 
-def _finish_linear(lin: _Linear, *, name: str, estimand: str, method: str, level: float, n: int | None = None,
+def finish_linear(lin: LinearEstimate, *, name: str, estimand: str, method: str, level: float, n: int | None = None,
                    diagnostics: dict | None = None, warnings: Sequence[str] = ()) -> Estimate:
     n_rows = lin.n_rows
     diag = dict(diagnostics or {})
@@ -281,7 +281,7 @@ def finish_mean(m: Moments, *, name: str = "mean", estimand: str = "mean", metho
                 level: float = 0.95, diagnostics: dict | None = None) -> Estimate:
     """mean(x) with ψ = x − θ̂ (`estimate_from_influence(mean, x − mean)`)."""
     theta = float(m.total[1] / m.total[0])
-    return _finish_linear(_Linear(theta, np.array([-theta, 1.0]), m, 0), name=name, estimand=estimand,
+    return finish_linear(LinearEstimate(theta, np.array([-theta, 1.0]), m, 0), name=name, estimand=estimand,
                           method=method, level=level, diagnostics=diagnostics)
 
 
@@ -301,7 +301,7 @@ def finish_weighted_mean(m: Moments, *, name: str = "mean", estimand: str = "mea
     theta = float(swy / sw)
     k = n_lab / sw
     coef = np.array([0.0, -theta * k, k, 0.0])
-    return _finish_linear(_Linear(theta, coef, m, 0), name=name, estimand=estimand, method=method, level=level,
+    return finish_linear(LinearEstimate(theta, coef, m, 0), name=name, estimand=estimand, method=method, level=level,
                           n=int(n_all), diagnostics=diagnostics)
 
 
@@ -345,7 +345,7 @@ def finish_ppi(m: Moments, *, lam: float | None = None, clip: bool = True, name:
     M = n + N
     coef = np.array([-(M / n) * rect_mean, M / n, -(M / n) * lam, -(M / N) * imputed_mean, (M / N) * lam, 0.0])
     diag = {"lambda": lam, "n_labeled": int(n), "n_unlabeled": int(N), **(diagnostics or {})}
-    return _finish_linear(_Linear(imputed_mean + rect_mean, coef, m, 5), name=name, estimand=estimand,
+    return finish_linear(LinearEstimate(imputed_mean + rect_mean, coef, m, 5), name=name, estimand=estimand,
                           method=method, level=level, diagnostics=diag)
 
 
@@ -382,7 +382,7 @@ def finish_ppi_ipw(m: Moments, *, lam: float | None = None, clip: bool = True, n
     diag = {"lambda": lam, "n_labeled": int(n_lab), "n_unlabeled": int(N - n_lab),
             "design": "labelled subset of scored rows, inverse-probability weighted", **(diagnostics or {})}
     theta = lam * f_bar + y_w - lam * f_w
-    return _finish_linear(_Linear(theta, a + lam * b, m, 0), name=name, estimand=estimand, method=method,
+    return finish_linear(LinearEstimate(theta, a + lam * b, m, 0), name=name, estimand=estimand, method=method,
                           level=level, diagnostics=diag)
 
 
@@ -428,7 +428,7 @@ def finish_calibrated(m: Moments, *, n_folds: int, n_calibration_rows: int, scor
         theta = m_full + delta
         res_coef = np.zeros(d)
         res_coef[3], res_coef[4] = -kappa * delta * n_lab / npos, kappa * n_lab / npos
-        res_lin = _Linear(delta, res_coef, m, 1)
+        res_lin = LinearEstimate(delta, res_coef, m, 1)
         if m.clustered and int(np.sum(m.cluster_sums[:, 1] > 0)) > 1:
             keys, sums = res_lin.cluster_totals()
             res = estimate_from_influence(delta, sums / n_lab * keys.shape[0], name="", estimand="", method="",
@@ -441,7 +441,7 @@ def finish_calibrated(m: Moments, *, n_folds: int, n_calibration_rows: int, scor
     else:
         theta = m_full
         diag["borrowed_calibration"] = True
-    lin = _Linear(float(theta), coef, m, 0)
+    lin = LinearEstimate(float(theta), coef, m, 0)
     if m.clustered:
         keys, sums = lin.cluster_totals()
         diag["n_clusters"] = int(keys.shape[0])
@@ -513,6 +513,13 @@ def ope_components(reward, weight, direct=None, q_factual=None, *, clip: float |
 def finish_ope(m: Moments, method: str, *, name: str = "policy", estimand: str = "policy value",
                level: float = 0.95, diagnostics: dict | None = None, warnings: Sequence[str] = ()) -> Estimate:
     """One `core.ope` estimate from the sums of `ope_components` (Switch-DR at the τ given there)."""
+    return finish_linear(ope_linear(m, method), name=name, estimand=estimand, method=method, level=level,
+                         diagnostics=diagnostics, warnings=warnings)
+
+
+def ope_linear(m: Moments, method: str) -> LinearEstimate:
+    """θ̂ and the influence coefficients of one OPE estimator (for contrasts between policies on the same rows,
+    combine the coefficients of their blocks in one `Moments`)."""
     n = m.total[0]
     d = m.total.shape[0]
 
@@ -541,11 +548,10 @@ def finish_ope(m: Moments, method: str, *, name: str = "policy", estimand: str =
         coef[0], coef[4], coef[6], coef[2] = -md, 1.0, n / sw, -c * n / sw
     else:
         raise ValueError(f"unknown OPE method {method!r}; use one of {OPE_METHODS}")
-    lin = _Linear(theta, coef, m, 0)
+    lin = LinearEstimate(theta, coef, m, 0)
     if lin.sum_sq() <= (1e-13 * max(1.0, abs(theta)) * n) ** 2:  # as core.ope: a constant term is rounding noise
-        lin = _Linear(theta, np.zeros(d), m, 0)
-    return _finish_linear(lin, name=name, estimand=estimand, method=method, level=level,
-                          diagnostics=diagnostics, warnings=warnings)
+        lin = LinearEstimate(theta, np.zeros(d), m, 0)
+    return lin
 
 
 def weight_summary(m: Moments) -> dict:
@@ -582,7 +588,7 @@ def finish_aipw(m: Moments, estimand: str = "ate", *, name: str | None = None, l
         coef[3], coef[1] = 1.0 / p, -theta / p
     else:
         raise ValueError(f"unknown estimand {estimand!r}; use ate or att")
-    return _finish_linear(_Linear(theta, coef, m, 0), name=name or estimand.upper(), estimand=estimand.upper(),
+    return finish_linear(LinearEstimate(theta, coef, m, 0), name=name or estimand.upper(), estimand=estimand.upper(),
                           method="aipw", level=level, diagnostics=diagnostics)
 
 
