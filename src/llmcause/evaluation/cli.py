@@ -30,6 +30,18 @@ class JudgeMethod(str, Enum):
     all = "all"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[Optional[Engine], typer.Option(
+    help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or ray "
+         "(Ray Data tasks). Without it a single file is read into memory.")]
+AddressOption = Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
+                                                           "running cluster, or a new local one).")]
+
+
 class BattleMethod(str, Enum):
     ppipp = "ppi++"
     ppi = "ppi"
@@ -69,23 +81,42 @@ def judge_command(
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge mean beside the "
                                         "chosen method.")] = True,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
+    engine: EngineOption = None,
+    address: AddressOption = None,
+    sample_rows: Annotated[int, typer.Option("--sample-rows", min=10, help="Out of core: the calibration is learnt "
+                                             "on a seeded sample of at most this many labelled rows (default "
+                                             "200000).")] = 200_000,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
     report: ReportOption = None,
 ) -> None:
     """Mean human score of each group from judge scores everywhere and labels on a subset."""
+    from ..scan import is_dataset_path
     from .compare import compare_groups, rank_frame, rank_groups
     from .means import judge_means
 
     check_output_path(report, "--report")
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
-    df = read_table(data)
+    streamed = engine is not None or is_dataset_path(data)
+    if streamed:
+        if cov:
+            raise DataError("--covariates is available in memory only (read a single file without --engine)")
+        if address is not None and engine is not Engine.ray:
+            raise DataError("--address needs --engine ray")
+        df = data
+        table = _judge_streamed(data, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
+                                methods=_with_naive(method.value, naive), calibrate_on=cal_on, n_folds=folds,
+                                level=level, seed=seed, engine=(engine or Engine.local).value, address=address,
+                                sample_rows=sample_rows, as_json=json_out)
+    else:
+        df = read_table(data)
     with data_errors(df):
-        table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
-                            covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
-                            n_folds=folds, level=level, seed=seed)
+        if not streamed:
+            table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
+                                covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
+                                n_folds=folds, level=level, seed=seed)
         sections = []
         if compare:
             extra, ranks = [], []
@@ -104,10 +135,25 @@ def judge_command(
 
             for m, ranked in ranks:
                 sections.append(ReportSection(f"Ranking ({m}), simultaneous intervals", frame=rank_frame(ranked)))
-    if report is not None:
+    if report is not None and not streamed:
         sections = [*_calibration_section(df, judge, label), *sections]
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
          title=f"Mean {label} per {group or 'table'} from judge {judge!r}")
+
+
+def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:
+    """judge_means out of core, with a progress bar in rows on a terminal."""
+    from ..progress import progress, progress_enabled
+    from ..scan import ParquetDataset
+    from .streamed import judge_means_streamed
+
+    ds = ParquetDataset(data)
+    enabled = progress_enabled(as_json)
+    m = kwargs["methods"]
+    passes = 2 if m == "all" or "calibrated" in ([m] if isinstance(m, str) else m) else 1
+    with progress(ds.count_rows() * passes if enabled else None, "scanning rows", enabled) as advance:
+        with data_errors(ds.label):
+            return judge_means_streamed(ds, progress=advance, **kwargs)
 
 
 def _with_naive(method: str, naive: bool) -> str | list[str]:
