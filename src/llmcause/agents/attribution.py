@@ -108,7 +108,8 @@ class _StepReplays:
         if est.se < floor:
             lo, hi = wald_interval(theta, floor, level, est.df)
             est = est.with_(se=floor, ci_low=lo, ci_high=hi, diagnostics={**est.diagnostics, "se_floor": True})
-        return est
+        # a difference of two probabilities lies in [-1, 1]
+        return est.with_(ci_low=max(est.ci_low, -1.0), ci_high=min(est.ci_high, 1.0))
 
 
 def _alternative(env, agent, prefix, avoid: str, rng: np.random.Generator) -> str:
@@ -124,18 +125,20 @@ def _alternative(env, agent, prefix, avoid: str, rng: np.random.Generator) -> st
 
 def attribute_episode(episode: Episode, env: Any, agent: Any, *, threshold: float = 0.1, budget: int = 200,
                       initial: int = 4, batch: int = 4, min_pairs: int = 8, adaptive: bool = True,
+                      replicates: int | None = None,
                       level: float = 0.95, seed: int = 0, where: str = "",
                       advance: Callable[[int], None] = lambda k: None) -> EpisodeAttribution:
     """Effects of every step of one failed episode by paired replays, and its decisive step.
 
     ``budget`` counts replays (two per pair). Adaptive: ``initial`` pairs per step, then batches of ``batch``
-    pairs to the earliest undecided step before the earliest decisive one. Fixed: the budget split evenly.
+    pairs to the undecided step with the highest upper bound before the earliest decisive one. Fixed
+    (``adaptive=False``): ``replicates`` pairs per step, or the budget split evenly.
     """
     n = len(episode.steps)
     base = int(np.random.default_rng([seed, _stable_hash(episode.episode_id)]).integers(2**31))
     steps = [_StepReplays(env, agent, episode, k, base, where) for k in range(n)]
     used = 0
-    first = initial if adaptive else max(1, budget // (2 * n))
+    first = initial if adaptive else (replicates or max(1, budget // (2 * n)))
     for s in steps:
         used += s.add(first)
         advance(2 * first)
@@ -209,3 +212,22 @@ def _stable_hash(text: str) -> int:
     for ch in text.encode("utf-8"):
         h = ((h ^ ch) * 1099511628211) % (1 << 61)
     return h
+
+
+def score_against_truth(results: Sequence[EpisodeAttribution], decisive: dict, level: float = 0.95) -> EstimateTable:
+    """Share of failed episodes whose known decisive step each method names: replay, last step, least likely."""
+    if not results:
+        return EstimateTable([])
+    truth = [decisive[r.episode_id] for r in results]
+    picks = {"counterfactual replay": [r.decisive_step for r in results],
+             "baseline: last step": [r.last_step for r in results],
+             "baseline: least likely action": [r.lowest_prob_step for r in results]}
+    out = []
+    for method, chosen in picks.items():
+        hit = np.array([c == t for c, t in zip(chosen, truth)], float)
+        out.append(estimate_from_influence(float(hit.mean()), hit - hit.mean(), name="decisive step named",
+                                           estimand="accuracy", method=method, level=level, keep_influence=False,
+                                           diagnostics={"replays_per_episode": float(np.mean([r.replays
+                                                                                              for r in results]))}
+                                           if method == "counterfactual replay" else {}))
+    return EstimateTable(out)
