@@ -207,3 +207,42 @@ def _read_truth(path: Path, tr) -> dict:
     if missing:
         raise DataError(f"{src}: no decisive_step for failed episode {missing[0]!r} of {tr.source}")
     return known
+
+
+@app.command("ope")
+def ope_command(
+    traces: Traces,
+    target: Annotated[str, typer.Option("--target", help="The new policy: an agent spec whose agent has a "
+                                                         "distribution(observation, history) method.")],
+    method: Annotated[str, typer.Option(help="is (trajectory-wise), pdis (per-decision), wpdis (weighted), dr "
+                                             "(doubly robust with a fitted Q), or all.")] = "all",
+    gamma: Annotated[float, typer.Option(min=0.0, max=1.0, help="Discount per step.")] = 1.0,
+    folds: Annotated[int, typer.Option(min=2, max=20, help="Cross-fitting folds of the fitted Q.")] = 2,
+    seed: SeedOption = 0, level: LevelOption = 0.95, json_out: JsonOption = False, report: ReportOption = None,
+) -> None:
+    """Expected return of a new policy (--target), from trajectories logged under another."""
+    from .ope import sequential_ope_methods, sequential_ope_study
+    from .protocol import resolve_agent
+    from .traces import read_traces
+
+    _check_out(report, "--report", traces)
+    with data_errors(str(traces)):
+        methods = sequential_ope_methods(method)
+    tr = read_traces(traces)
+    agent = resolve_agent(target)
+    if not callable(getattr(agent, "distribution", None)):
+        raise DataError(f"--target {target!r}: the agent has no distribution(observation, history) method, which "
+                        "off-policy evaluation needs (the probability of any action, not only the one it draws)")
+    with data_errors(tr.source):
+        table = sequential_ope_study(tr.episodes, agent, methods=methods, target_name=target, gamma=gamma,
+                                     n_folds=folds, level=level, seed=seed)
+    if json_out:
+        _print_json(table, "agents ope", {"episodes": len(tr)})
+        if report is not None:
+            emit(table, command="agents ope", as_json=False, report=report, title="Off-policy value")
+        return
+    e = table[0]
+    emit(table, command="agents ope", as_json=False, report=report,
+         title=f"Value of {target} from {len(tr)} logged trajectories",
+         notes=[f"weights: effective sample size {e.diagnostics['ess']:.1f} of {len(tr)} trajectories; largest "
+                f"weight {e.diagnostics['max_weight']:.3g} ({e.diagnostics['max_weight_share']:.1%} of the total)"])
