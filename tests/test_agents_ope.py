@@ -48,10 +48,9 @@ def test_unbiased_on_the_world_and_dr_covers_the_true_value():
         covered.append(table.get("target", "dr").covers(truth))
         naive = table.get("target", "naive (logged mean)")
         assert not naive.covers(truth) or abs(naive.estimate - logging_value) < 0.1
-    for m in ("is", "pdis", "dr"):
+    for m in ("is", "pdis", "wpdis", "dr"):  # WPDIS is only consistent; its small-sample bias is well inside this
         x = np.asarray(est[m])
         assert abs(x.mean() - truth) < 3 * x.std(ddof=1) / np.sqrt(x.size) + 0.005, m
-    assert abs(np.mean(est["wpdis"]) - truth) < 0.03
     assert sum(covered) >= 6
     assert np.std(est["dr"]) < np.std(est["is"])
 
