@@ -246,3 +246,48 @@ def ope_command(
          title=f"Value of {target} from {len(tr)} logged trajectories",
          notes=[f"weights: effective sample size {e.diagnostics['ess']:.1f} of {len(tr)} trajectories; largest "
                 f"weight {e.diagnostics['max_weight']:.3g} ({e.diagnostics['max_weight_share']:.1%} of the total)"])
+
+
+@app.command("mediate")
+def mediate_command(
+    tool: Annotated[str, typer.Option(help="The tool whose effect is split (the environment switches it).")]
+    = "search",
+    world: Annotated[Optional[str], typer.Option(help="Built-in world (environment and its agent): tool_use.")]
+    = None,
+    env: EnvOpt = None, agent: AgentOpt = None,
+    episodes: Annotated[int, typer.Option("--episodes", "-n", min=2, max=1_000_000,
+                                          help="Environment seeds to run.")] = 1000,
+    replicates: Annotated[int, typer.Option(min=1, max=1000, help="Runs per seed and arm (the agent's draws "
+                                                                  "differ between replicates).")] = 1,
+    seed: SeedOption = 0, level: LevelOption = 0.95, json_out: JsonOption = False, report: ReportOption = None,
+) -> None:
+    """Total, direct and indirect effect of offering a tool, with Y(1, M(0)) executed by replaying outputs."""
+    import numpy as np
+
+    from ..progress import progress, progress_enabled
+    from .mediation import tool_mediation
+    from .protocol import resolve_agent, resolve_env
+
+    _check_out(report, "--report")
+    if world is not None and (env is not None or agent is not None):
+        raise DataError("give --world, or --env and --agent, not both")
+    env_spec = world or env or "tool_use"
+    agent_spec = world or agent or ("tool_use" if env is None else None)
+    if agent_spec is None:
+        raise DataError("--env needs --agent (the policy to run in it)")
+    resolve_env(env_spec)
+    the_agent = resolve_agent(agent_spec)
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=episodes)
+    with progress(3 * episodes * replicates, "running", enabled=progress_enabled(json_out)) as advance:
+        table = tool_mediation(lambda: resolve_env(env_spec), the_agent, seeds, tool=tool, replicates=replicates,
+                               level=level, seed=seed, advance=advance)
+    if json_out:
+        _print_json(table, "agents mediate", {"episodes": episodes})
+        if report is not None:
+            emit(table, command="agents mediate", as_json=False, report=report, title="Tool mediation")
+        return
+    d = table[0].diagnostics
+    emit(table, command="agents mediate", as_json=False, report=report,
+         title=f"Effect of offering {tool} on success: {agent_spec} in {env_spec}, {episodes} seeds",
+         notes=[f"success: tool on {d['p_tool_on']:.3f}, off {d['p_tool_off']:.3f}, on with the off run's outputs "
+                f"{d['p_on_with_off_outputs']:.3f}"])

@@ -266,7 +266,11 @@ class ScriptedToolAgent:
         return target, k, tuple(sorted(values.items())), last_calc, pending, blocked, timeouts
 
     def distribution(self, observation: str, history) -> dict[str, float]:
-        target, k, values, last_calc, pending, blocked, timeouts = self.belief(observation, history)
+        return self.distribution_given(self.belief(observation, history))
+
+    def distribution_given(self, belief: tuple) -> dict[str, float]:
+        """The action distribution from the belief (see `belief`)."""
+        target, k, values, last_calc, pending, blocked, timeouts = belief
         values = dict(values)
         twin = next((b if a == target else a) for a, b, _, _ in PLACES if target in (a, b))
         tv, nv, guess = values.get(target), values.get(twin), _guess(target)
@@ -335,11 +339,12 @@ def success_probability(env: ToolUseWorld, agent: ScriptedToolAgent, observation
                         memo: dict | None = None) -> float:
     """P(success) from this state, the rest drawn from the agent's policy (exact, by recursion)."""
     memo = {} if memo is None else memo
-    key = (env.state_key(), agent.belief(observation, history))
+    belief = agent.belief(observation, history)
+    key = (env.state_key(), belief)
     if key in memo:
         return memo[key]
     total = 0.0
-    for action, p in agent.distribution(observation, history).items():
+    for action, p in agent.distribution_given(belief).items():
         total += p * action_value(env, agent, observation, history, action, memo)
     memo[key] = total
     return total
@@ -388,6 +393,17 @@ def population_success(agent: ScriptedToolAgent, world: ToolUseWorld | None = No
     those of the run with search off (which, search being off, never returns anything).
     """
     world = world or ToolUseWorld()
+    key = (tuple(sorted(vars(agent).items())), type(agent), world.flaky, world.quota, world.max_steps, mode,
+           replay_off)
+    if key not in _POPULATION:
+        _POPULATION[key] = _population_success(agent, world, mode, replay_off)
+    return _POPULATION[key]
+
+
+_POPULATION: dict = {}  # exact values already computed in this process
+
+
+def _population_success(agent, world, mode, replay_off) -> float:
     total = 0.0
     for config, p in world.configurations():
         env = ToolUseWorld(world.flaky, world.quota, world.max_steps)
