@@ -197,9 +197,9 @@ def summary_table(results: Sequence[EpisodeAttribution], n_episodes: int, thresh
                                                     if r.decisive_step is not None])) if positions else None,
             "decisive_is_lowest_prob_step": float(np.mean([r.decisive_step == r.lowest_prob_step for r in results
                                                            if r.decisive_step is not None])) if positions else None}
-    est = estimate_from_influence(theta, found - theta, name="failed episodes", method="counterfactual replay",
-                                  estimand="share with a decisive step", level=level, diagnostics=diag,
-                                  keep_influence=False)
+    est = _share(estimate_from_influence(theta, found - theta, name="failed episodes",
+                                         method="counterfactual replay", estimand="share with a decisive step",
+                                         level=level, diagnostics=diag, keep_influence=False))
     if theta < 1:
         warnings.append(f"{int((1 - found).sum())} of {len(results)} failed episodes have no step whose change "
                         f"clearly raises the success probability by more than {threshold:g} (the environment's "
@@ -225,9 +225,14 @@ def score_against_truth(results: Sequence[EpisodeAttribution], decisive: dict, l
     out = []
     for method, chosen in picks.items():
         hit = np.array([c == t for c, t in zip(chosen, truth)], float)
-        out.append(estimate_from_influence(float(hit.mean()), hit - hit.mean(), name="decisive step named",
-                                           estimand="accuracy", method=method, level=level, keep_influence=False,
-                                           diagnostics={"replays_per_episode": float(np.mean([r.replays
-                                                                                              for r in results]))}
-                                           if method == "counterfactual replay" else {}))
+        out.append(_share(estimate_from_influence(
+            float(hit.mean()), hit - hit.mean(), name="decisive step named", estimand="accuracy", method=method,
+            level=level, keep_influence=False,
+            diagnostics={"replays_per_episode": float(np.mean([r.replays for r in results]))}
+            if method == "counterfactual replay" else {})))
     return EstimateTable(out)
+
+
+def _share(est: Estimate) -> Estimate:
+    # a share lies in [0, 1]; the Wald interval is cut there
+    return est.with_(ci_low=max(est.ci_low, 0.0), ci_high=min(est.ci_high, 1.0))
