@@ -182,6 +182,15 @@ def _learners(learner: Learner, y):
     return HistGradientBoostingRegressor(random_state=0), HistGradientBoostingClassifier(random_state=0)
 
 
+def _mount_sensitivity() -> None:
+    from .sensitivity_cli import sensitivity_command
+
+    app.command("sensitivity")(sensitivity_command)
+
+
+_mount_sensitivity()
+
+
 @app.command("tour")
 def tour_command(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller worlds: finishes in under a minute.")] = False,
