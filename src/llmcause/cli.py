@@ -169,6 +169,11 @@ def _overlap_notes(est) -> list[str]:
                      f"outcome and treatment could move the estimate to [{s['theta_lower']:.3g}, "
                      f"{s['theta_upper']:.3g}] (CI [{s['ci_lower']:.3g}, {s['ci_upper']:.3g}]); explaining it away "
                      f"takes {s['rv']:.1%} (robustness value; {s['rva']:.1%} to make the CI include 0)")
+    ev = d.get("evalue")
+    if ev:
+        notes.append(f"E-value: risk ratio {ev['rr']:.3g} (CI [{ev['rr_ci'][0]:.3g}, {ev['rr_ci'][1]:.3g}]); a hidden "
+                     f"confounder associated with both treatment and outcome by a risk ratio of {ev['evalue_rr']:.3g} "
+                     f"could explain it away ({ev['evalue_rr_ci']:.3g} to move the CI to 1)")
     return notes
 
 
