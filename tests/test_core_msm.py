@@ -89,8 +89,11 @@ def test_breaking_gamma_is_where_the_bound_crosses():
     g = breaking_gamma(y, e, 0.0)
     assert 1 < g < 100
     assert msm_hajek_bounds(y, e, g * 1.001)[0] <= 0.0 < msm_hajek_bounds(y, e, g * 0.999)[0]
-    assert breaking_gamma(y, e, 10.0) == 1.0  # already below the threshold: nothing to flip
-    assert breaking_gamma(y, e, -50.0) == float("inf")
+    g_up = breaking_gamma(y, e, 0.8)  # the estimate is below 0.8: the upper bound must rise to it
+    assert msm_hajek_bounds(y, e, g_up * 1.001)[1] >= 0.8 > msm_hajek_bounds(y, e, g_up * 0.999)[1]
+    nominal = msm_hajek_bounds(y, e, 1.0)[0]
+    assert breaking_gamma(y, e, nominal) == 1.0  # on the threshold: no conclusion to flip
+    assert breaking_gamma(y, e, -50.0) == float("inf")  # below every outcome: never reached
 
 
 def test_bad_gamma():

@@ -125,8 +125,9 @@ def breaking_gamma(y, propensity, threshold: float, *, scale=None, gamma_max: fl
                    tol: float = 1e-4) -> float:
     """The smallest Γ at which the bounds reach ``threshold`` (the conclusion "value vs threshold" flips).
 
-    Returns 1.0 when the nominal estimate is already on the threshold's side
-    or equal, and inf when even ``gamma_max`` does not reach it. The bounds
+    The conclusion is the side of ``threshold`` the nominal (Γ = 1) estimate
+    lies on. Returns 1.0 when the estimate equals the threshold, and inf when
+    even ``gamma_max`` does not reach it. The bounds
     widen monotonically in Γ, so bisection on log Γ finds it.
     """
     lo, hi = msm_hajek_bounds(y, propensity, 1.0, scale)
