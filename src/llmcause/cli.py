@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from typing_extensions import Annotated
 
@@ -94,6 +95,9 @@ def ate_command(
     sensitivity: Annotated[float, typer.Option(min=0.0, max=0.99, help="aipw: bound the effect under an unmeasured "
                                                "confounder explaining this share of the residual variation of both "
                                                "outcome and treatment.")] = 0.03,
+    refute: Annotated[bool, typer.Option("--refute", help="Add refutation tests that refit everything: placebo "
+                                                          "treatment, random common cause, data subset, dummy "
+                                                          "outcome.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")] = None,
 ) -> None:
@@ -146,11 +150,33 @@ def ate_command(
             else:
                 est = regression_adjustment(y, a, X, estimand=estimand.value, cluster=clusters, level=level)
             estimates = [est, naive]
+        notes = _overlap_notes(estimates[0])
+        if refute:
+            from .core.refute import refute as run_refuters
+
+            def refit(y_, a_, X_, cluster_, seed_):
+                if method == Method.dim:
+                    return difference_in_means(y_, a_, cluster=cluster_, level=level)
+                if method == Method.ra:
+                    return regression_adjustment(y_, a_, X_, estimand=estimand.value, cluster=cluster_, level=level)
+                out_m, ps_m = _learners(learner, y_)
+                if method == Method.ipw:
+                    return ipw(y_, a_, X_, estimand=estimand.value, propensity_model=ps_m, n_folds=folds,
+                               cluster=cluster_, clip=clip, seed=seed_, level=level)
+                return aipw(y_, a_, X_, estimand=estimand.value, outcome_model=out_m, propensity_model=ps_m,
+                            n_folds=folds, cluster=cluster_, clip=clip, seed=seed_, level=level,
+                            sensitivity_cf=None)
+
+            X_ref = X if method != Method.dim else np.zeros((y.shape[0], 0))
+            refuted = run_refuters(refit, y, a, X_ref, estimates[0], cluster=clusters, seed=seed)
+            estimates = [*estimates, *refuted]
+            notes += [f"{r.name}: {'passes' if r.diagnostics['passes'] else 'FAILS'} ({r.diagnostics['check']}; "
+                      f"estimate {r.estimate:.4g}, CI [{r.ci_low:.4g}, {r.ci_high:.4g}])" for r in refuted]
     from .core.estimate import EstimateTable
 
     table = EstimateTable(estimates)
     emit(table, command="ate", as_json=json_out, report=report,
-         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=_overlap_notes(estimates[0]))
+         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=notes)
 
 
 def _overlap_notes(est) -> list[str]:
@@ -169,6 +195,11 @@ def _overlap_notes(est) -> list[str]:
                      f"outcome and treatment could move the estimate to [{s['theta_lower']:.3g}, "
                      f"{s['theta_upper']:.3g}] (CI [{s['ci_lower']:.3g}, {s['ci_upper']:.3g}]); explaining it away "
                      f"takes {s['rv']:.1%} (robustness value; {s['rva']:.1%} to make the CI include 0)")
+    ev = d.get("evalue")
+    if ev:
+        notes.append(f"E-value: risk ratio {ev['rr']:.3g} (CI [{ev['rr_ci'][0]:.3g}, {ev['rr_ci'][1]:.3g}]); a hidden "
+                     f"confounder associated with both treatment and outcome by a risk ratio of {ev['evalue_rr']:.3g} "
+                     f"could explain it away ({ev['evalue_rr_ci']:.3g} to move the CI to 1)")
     return notes
 
 
@@ -180,6 +211,15 @@ def _learners(learner: Learner, y):
     if learner == Learner.linear:
         return default_outcome_model(), default_propensity_model()
     return HistGradientBoostingRegressor(random_state=0), HistGradientBoostingClassifier(random_state=0)
+
+
+def _mount_sensitivity() -> None:
+    from .sensitivity_cli import sensitivity_command
+
+    app.command("sensitivity")(sensitivity_command)
+
+
+_mount_sensitivity()
 
 
 @app.command("tour")

@@ -80,6 +80,10 @@ def evaluate_command(
     windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of rows).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted value, in windows.")] = 1.0,
     compare: Annotated[bool, typer.Option(help="Add each policy minus the first, paired on the log.")] = False,
+    gamma: Annotated[Optional[float], typer.Option(min=1.0, max=100.0, help="Add bounds on each policy's quality "
+                                                   "if the logged propensities were off by up to this factor in "
+                                                   "odds (marginal sensitivity model), and the factor at which "
+                                                   "the comparison with the logging router flips.")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False, report: ReportOption = None,
@@ -103,8 +107,17 @@ def evaluate_command(
             estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
             table = table + drift_study(log, policy, n_windows=windows, half_life=half_life, estimands=estimands,
                                         lam=lam, level=level, nuisances=nuis)
+    notes, sections = [], []
+    if gamma is not None:
+        from .msm import bound_estimates, bound_notes, bound_sections, msm_policy_bounds
+
+        with data_errors(log.source):
+            bounds = msm_policy_bounds(log, policy, nuis.propensity, gamma)
+        table = table + EstimateTable(bound_estimates(bounds, gamma, level, int(log.reward.shape[0])))
+        notes = bound_notes(bounds, gamma)
+        sections = bound_sections(bounds) if report is not None else []
     table = EstimateTable(list(table), table.warnings)
-    emit(table, command="routing evaluate", as_json=json_out, report=report,
+    emit(table, command="routing evaluate", as_json=json_out, report=report, notes=notes, sections=sections,
          title=f"Off-policy value of {len(policy)} routing polic{'y' if len(policy) == 1 else 'ies'}")
 
 
