@@ -127,7 +127,8 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     propensity : column with the logging probability of the logged model, in (0, 1].
     cost : column with the cost of the logged call; or ``costs``, a price table per model.
     features : columns describing the prompt (numbers or categories); ``text``: a prompt text column.
-    time : a time column (numbers or dates), for drift; ``cluster``: prompt ids.
+    time : a time column (numbers or dates), for drift; it may also be one of ``features`` (numeric time
+        only), so the nuisance models can follow the drift. ``cluster``: prompt ids.
     pipeline : a fitted feature pipeline to reuse (a router's); by default one is fitted here.
     """
     df = read_table(data)
@@ -139,7 +140,8 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     require_columns(df, [*wanted.values(), *feats], option={**{c: o for o, c in wanted.items()},
                                                             **{c: "--features" for c in feats}})
     used = list(wanted.values())
-    dup = sorted({c for c in used if used.count(c) > 1} | {c for c in feats if c in used})
+    # the time column may also be a feature: the nuisances then model time directly (drift)
+    dup = sorted({c for c in used if used.count(c) > 1} | {c for c in feats if c in used and c != time})
     if dup:
         raise DataError(f"column {dup[0]!r} is given to more than one option")
     if cost is not None and costs is not None:
@@ -166,6 +168,9 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     if cost is not None:
         c = numeric_column(df, cost, lower=0.0, what="a cost")
     t, is_date = (None, False) if time is None else _time_column(df, time)
+    if is_date and time in feats:
+        raise DataError(f"{src}: column {time!r} holds dates; as a feature (--features) time must be numeric "
+                        "(e.g. days since the start)")
     groups = None if cluster is None else label_column(df, cluster)
     if pipeline is None:
         pipeline = FeaturePipeline.for_columns(df, feats, text=text, n_components=n_components, seed=seed).fit(df)
