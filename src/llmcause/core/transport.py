@@ -151,6 +151,24 @@ def transported_mean(phi: np.ndarray, shift: CovariateShift, *, name: str, estim
                                    rows=all_rows, cluster=clus, diagnostics=diag, warnings=(warn,) if warn else ())
 
 
+def pseudo_outcomes(est: Estimate) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, per-row scores φᵢ) of an estimate that is a mean of per-row scores: φᵢ = θ̂ + ψᵢ.
+
+    Influence entries with negative row ids (pseudo-rows that carry extra
+    variance, like a calibration's jackknife) are dropped and the data rows'
+    values put back on their own scale, so mean(φ) = θ̂. Valid for estimators
+    whose data-row influence is φᵢ − θ̂ (AIPW-type means, plain means), not for
+    two-sample ones (PPI).
+    """
+    if est.influence is None:
+        raise ValueError(f"estimate {est.name!r} carries no influence values")
+    psi = np.asarray(est.influence, dtype=float)
+    rows = np.arange(psi.shape[0]) if est.rows is None else np.asarray(est.rows)
+    keep = rows >= 0
+    phi = est.estimate + psi[keep] * (keep.sum() / psi.shape[0])
+    return rows[keep], phi
+
+
 def _crossfit_outcome(phi: np.ndarray, shift: CovariateShift) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold μ̂ on the source rows and on the target rows (folds shared by both samples)."""
     mu_s = np.empty(shift.n_source)

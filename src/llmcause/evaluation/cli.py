@@ -68,6 +68,14 @@ def judge_command(
                                           "'B - A') and a ranking with simultaneous intervals.")] = False,
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge mean beside the "
                                         "chosen method.")] = True,
+    target: Annotated[Optional[str], typer.Option("--target", help="Table of target rows (e.g. the production "
+                                                  "prompt mix) with the --covariates columns and no outcomes: adds "
+                                                  "each group's mean transported to it.")] = None,
+    time: Annotated[Optional[str], typer.Option("--time", help="Time column (numbers or dates): adds the judge's "
+                                                "calibration offset (label - judge) per window, change tests and a "
+                                                "change point.")] = None,
+    windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of labelled rows).")] = 4,
+    half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted offset, in windows.")] = 1.0,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
@@ -82,10 +90,30 @@ def judge_command(
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
     df = read_table(data)
+    tgt = None
+    if target is not None:
+        if not cov:
+            raise DataError("--target needs --covariates: the columns that describe a row in both tables")
+        tgt = read_table(target)
+    if time is not None:
+        from .shift import check_time_options
+
+        check_time_options(label_prob)
     with data_errors(df):
         table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
                             covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
                             n_folds=folds, level=level, seed=seed)
+        if tgt is not None:
+            from .shift import transport_judge_means
+
+            moved = transport_judge_means(table, df, tgt, covariates=cov, n_folds=folds, seed=seed, level=level)
+            table = EstimateTable([*table, *moved], [*table.warnings, *moved.warnings])
+        if time is not None:
+            from .shift import judge_drift
+
+            drift = judge_drift(df, judge=judge, label=label, time=time, n_windows=windows, half_life=half_life,
+                                level=level)
+            table = EstimateTable([*table, *drift], [*table.warnings, *drift.warnings])
         sections = []
         if compare:
             extra, ranks = [], []

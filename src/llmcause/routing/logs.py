@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import DataError, label_column, numeric_column, parse_list, read_table, require_columns, source_of
+from ..io import (DataError, label_column, numeric_column, parse_list, read_table, require_columns, source_of,
+                  time_column)
 from .features import FeaturePipeline
 
 
@@ -167,7 +168,7 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     c = None
     if cost is not None:
         c = numeric_column(df, cost, lower=0.0, what="a cost")
-    t, is_date = (None, False) if time is None else _time_column(df, time)
+    t, is_date = (None, False) if time is None else time_column(df, time)
     if is_date and time in feats:
         raise DataError(f"{src}: column {time!r} holds dates; as a feature (--features) time must be numeric "
                         "(e.g. days since the start)")
@@ -178,20 +179,3 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     columns = {k.lstrip("-"): v for k, v in wanted.items()}
     return RoutingLog(models=models, action=a, reward=y, propensity=p, cost=c, prices=prices, X=X, pipeline=pipeline,
                       frame=df, source=src, columns=columns, time=t, time_is_date=is_date, cluster=groups)
-
-
-def _time_column(df: pd.DataFrame, col: str) -> tuple[np.ndarray, bool]:
-    raw = df[col]
-    missing = np.flatnonzero(raw.isna().to_numpy())
-    if missing.size:
-        raise DataError(f"{source_of(df)}: column {col!r}, row {int(missing[0]) + 1}: time is missing")
-    as_num = pd.to_numeric(raw, errors="coerce")
-    if as_num.notna().all():
-        return numeric_column(df, col), False
-    as_date = pd.to_datetime(raw, errors="coerce", utc=True)
-    bad = np.flatnonzero(as_date.isna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is neither a number nor a date")
-    seconds = (as_date - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
-    return seconds.to_numpy(dtype=float), True
