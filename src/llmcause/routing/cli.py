@@ -80,6 +80,11 @@ def evaluate_command(
     windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of rows).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted value, in windows.")] = 1.0,
     compare: Annotated[bool, typer.Option(help="Add each policy minus the first, paired on the log.")] = False,
+    target: Annotated[Optional[str], typer.Option("--target", help="Table of target prompts (e.g. next month's "
+                                                  "traffic) with the --covariates columns: adds each policy's value "
+                                                  "transported to them.")] = None,
+    covariates: Annotated[Optional[str], typer.Option("--covariates", help="Comma-separated columns shared by the "
+                                                      "log and --target that describe a prompt.")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False, report: ReportOption = None,
@@ -95,6 +100,9 @@ def evaluate_command(
     log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed)
     if lam is not None and not log.has_cost:
         raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
+    cov = parse_list(covariates, "--covariates") if covariates else []
+    if target is None and cov:
+        raise DataError("--covariates describes the --target rows; give --target TABLE")
     with data_errors(log.source):
         nuis = fit_nuisances(log, n_folds=folds, seed=seed, learner=learner)
         table = evaluate_policies(log, policy, methods=methods, lam=lam, level=level, nuisances=nuis,
@@ -103,6 +111,12 @@ def evaluate_command(
             estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
             table = table + drift_study(log, policy, n_windows=windows, half_life=half_life, estimands=estimands,
                                         lam=lam, level=level, nuisances=nuis)
+        if target is not None:
+            from .shift import transport_policies
+
+            estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
+            table = table + transport_policies(log, target, policy, covariates=cov, nuisances=nuis,
+                                               estimands=estimands, lam=lam, n_folds=folds, seed=seed, level=level)
     table = EstimateTable(list(table), table.warnings)
     emit(table, command="routing evaluate", as_json=json_out, report=report,
          title=f"Off-policy value of {len(policy)} routing polic{'y' if len(policy) == 1 else 'ies'}")

@@ -18,20 +18,11 @@ import numpy as np
 
 from ..core.drift import change_point, change_tests, regime_warning, window_labels, window_means
 from ..core.estimate import Estimate, EstimateTable
-from .evaluate import Nuisances, fit_nuisances, outcome_table
+from .evaluate import Nuisances, fit_nuisances, policy_scores
 from .logs import RoutingLog
 from .policies import parse_policy, policy_matrix
 
 __all__ = ["drift_study", "policy_scores", "window_labels"]
-
-
-def policy_scores(log: RoutingLog, nuis: Nuisances, policy: str, lam: float | None) -> dict[str, np.ndarray]:
-    """estimand → per-row DR scores of one policy (their mean is its DR value)."""
-    table = outcome_table(log, nuis, lam)
-    pi = policy_matrix(parse_policy(policy), log)
-    rows_all = np.arange(log.n)
-    w = pi[rows_all, log.action] / nuis.propensity
-    return {e: np.einsum("ij,ij->i", pi, q) + w * (u - q[rows_all, log.action]) for e, (u, q) in table.items()}
 
 
 def drift_study(log: RoutingLog, policies: Sequence[str], *, n_windows: int = 4, half_life: float = 1.0,
