@@ -96,12 +96,28 @@ def change_tests(per: Sequence[Estimate], label: str, estimand: str, half_life: 
     age = np.arange(n_w)[::-1]
     omega = 0.5 ** (age / half_life)
     omega /= omega.sum()
-    ew = linear_combination(per, omega, name=f"{label} [weighted]", estimand=estimand, method=method,
-                            diagnostics={"half_life_windows": half_life, "weights": omega.tolist(), "chi2": chi2,
-                                         "df": n_w - 1, "p_change": p})
-    diff = contrast(per[-1], per[0], name=f"{label} [last - first window]", estimand=f"change in {estimand}",
-                    method=method)
+    diag = {"half_life_windows": half_life, "weights": omega.tolist(), "chi2": chi2, "df": n_w - 1, "p_change": p}
+    if all(e.influence is not None for e in per):
+        ew = linear_combination(per, omega, name=f"{label} [weighted]", estimand=estimand, method=method,
+                                diagnostics=diag)
+        diff = contrast(per[-1], per[0], name=f"{label} [last - first window]", estimand=f"change in {estimand}",
+                        method=method)
+    else:  # refits without influence values: windows are disjoint, so their variances add
+        ew = _independent_sum(per, omega, name=f"{label} [weighted]", estimand=estimand, method=method,
+                              diagnostics=diag)
+        diff = _independent_sum([per[-1], per[0]], np.array([1.0, -1.0]), name=f"{label} [last - first window]",
+                                estimand=f"change in {estimand}", method=method, diagnostics={})
     return [ew, diff.with_(diagnostics={**diff.diagnostics, "chi2_any_change": chi2, "p_any_change": p})]
+
+
+def _independent_sum(per: Sequence[Estimate], weights: np.ndarray, *, name: str, estimand: str, method: str,
+                     diagnostics: dict) -> Estimate:
+    theta = float(sum(w * e.estimate for w, e in zip(weights, per)))
+    se = float(np.sqrt(sum((w * e.se) ** 2 for w, e in zip(weights, per))))
+    level = per[0].level
+    q = float(stats.norm.ppf(0.5 + level / 2))
+    return Estimate(name=name, estimand=estimand, method=method, estimate=theta, se=se, ci_low=theta - q * se,
+                    ci_high=theta + q * se, level=level, n=int(sum(e.n for e in per)), diagnostics=diagnostics)
 
 
 def chi2_change(per: Sequence[Estimate]) -> tuple[float, float]:
