@@ -145,3 +145,12 @@ def test_bad_shift_inputs_exit_2(files, capsys, tmp_path):
                     "day"], "bad_time.csv", "'day'", "row 8", "neither a number nor a date")
     _fails(capsys, ["evaluation", "judge", str(files / "swap.csv"), "--judge", "judge_score", "--label", "label",
                     "--time", "hour"], "'hour'", "--time")
+
+
+def test_examples_write_the_shift_worlds(tmp_path, capsys):
+    assert run(["evaluation", "example", "prompt-mix", "--out", str(tmp_path / "bench.csv")]) == 0
+    target = pd.read_csv(tmp_path / "bench_target.csv")
+    assert list(target.columns) == ["prompt_id", "difficulty", "topic"] and len(target) == 1000
+    assert run(["evaluation", "example", "judge-swap", "--out", str(tmp_path / "log.csv")]) == 0
+    assert "day 36" in capsys.readouterr().out
+    assert {"day", "judge_score", "label"} <= set(pd.read_csv(tmp_path / "log.csv").columns)

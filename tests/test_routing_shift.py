@@ -89,3 +89,14 @@ def test_bad_target_inputs_exit_2(drifting, capsys, tmp_path):
     t.to_csv(missing, index=False)
     fails([*base, "--target", str(missing), "--covariates", "difficulty,length"], "missing.csv", "'difficulty'",
           "row 6")
+
+
+def test_simulate_traffic_writes_the_log_and_next_periods_prompts(tmp_path, capsys):
+    out = tmp_path / "traffic.csv"
+    code = run(["routing", "simulate", "traffic", "--out", str(out), "--n", "400", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    upcoming = pd.read_csv(tmp_path / "traffic_next.csv")
+    assert len(upcoming) == 200 and {"difficulty", "length", "topic"} <= set(upcoming.columns)
+    assert "quality" not in upcoming.columns and "model" not in upcoming.columns
+    assert any(e["estimand"] == "quality on traffic_next.csv" for e in doc["estimates"])

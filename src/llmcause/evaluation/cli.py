@@ -337,13 +337,18 @@ class Example(str, Enum):
     arena_judges = "arena-judges"
     world = "world"
     battles = "battles"
+    prompt_mix = "prompt-mix"
+    judge_swap = "judge-swap"
 
 
 @app.command("example")
 def example_command(
     name: Annotated[Example, typer.Argument(help="cje-arena (real judge scores and oracle labels), arena-judges "
                                                  "(real battles, judge picks, human votes), world (simulated judge "
-                                                 "scores with known truth) or battles (simulated battles).")],
+                                                 "scores with known truth), battles (simulated battles), "
+                                                 "prompt-mix (judged benchmark answers, plus OUT_target.csv: "
+                                                 "harder production prompts) or judge-swap (a judge replaced by a "
+                                                 "harsher one on day 36).")],
     out: Annotated[Path, typer.Option("--out", help="Write the table here (.csv).")],
     seed: SeedOption = 0,
 ) -> None:
@@ -363,6 +368,24 @@ def example_command(
         frame = world.frame
         truth = ", ".join(f"{k} {v:.3f}" for k, v in world.truth.items())
         what = f"simulated judge world (true mean label: {truth})"
+    elif name == Example.prompt_mix:
+        from .simulate import prompt_mix_world
+
+        mix = prompt_mix_world(1000, 1000, shift=1.0, label_fraction=0.15, seed=seed)
+        target_path = out.with_name(out.stem + "_target.csv")
+        check_output_path(target_path, "the target file")
+        frame = mix.frame
+        truth = ", ".join(f"{k} {v:.3f}" for k, v in mix.truth_target.items())
+        what = (f"judged benchmark answers; {mix.target.shape[0]} production prompts in {target_path} (true mean "
+                f"label on them: {truth})")
+        write_text_atomic(target_path, mix.target.to_csv(index=False))
+    elif name == Example.judge_swap:
+        from .simulate import judge_swap_world
+
+        sw = judge_swap_world(4000, seed=seed)
+        frame = sw.frame
+        what = (f"judged answers over 60 days; the judge is swapped on day {sw.swap_at:g} (true offset label - "
+                f"judge: {sw.offsets[0]:+.3f} before, {sw.offsets[1]:+.3f} after)")
     else:
         bw = battle_world(4000, seed=seed)
         frame = bw.frame

@@ -230,8 +230,10 @@ def benefit_command(
 
 @app.command("simulate")
 def simulate_command(
-    world: Annotated[str, typer.Argument(help="routellm (real GSM8K/MMLU outcomes of Mixtral and GPT-4) or "
-                                              "synthetic (three models, costs, drift).")],
+    world: Annotated[str, typer.Argument(help="routellm (real GSM8K/MMLU outcomes of Mixtral and GPT-4), "
+                                              "synthetic (three models, costs, drift) or traffic (the synthetic "
+                                              "world whose prompts keep getting harder, plus OUT_next.csv: the "
+                                              "next period's prompts).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the simulated log here (CSV).")],
     n: Annotated[int, typer.Option(min=100, help="Logged rows.")] = 4000,
     seed: SeedOption = 0,
@@ -243,11 +245,23 @@ def simulate_command(
     from .simulate import routellm_world, synthetic_world
 
     check_output_path(out, "--out")
-    if world not in ("routellm", "synthetic"):
-        raise DataError(f"unknown world {world!r}: use routellm or synthetic")
-    w = routellm_world(n, seed=seed) if world == "routellm" else synthetic_world(n, seed=seed)
-    write_text_atomic(out, w.frame.to_csv(index=False))
+    if world not in ("routellm", "synthetic", "traffic"):
+        raise DataError(f"unknown world {world!r}: use routellm, synthetic or traffic")
     truths = []
+    if world == "traffic":
+        from .simulate import future_traffic
+
+        w = synthetic_world(n, seed=seed, model_drift=0.0)
+        next_path = out.with_name(out.stem + "_next.csv")
+        check_output_path(next_path, "the next-period file")
+        upcoming, truth_next = future_traffic(w, n // 2, seed=seed)
+        write_text_atomic(next_path, upcoming.to_csv(index=False))
+        for m, v in truth_next.items():
+            truths.append(Estimate(name=f"always:{m}", estimand=f"quality on {next_path.name}", method="truth",
+                                   estimate=v, se=0.0, ci_low=v, ci_high=v, n=int(upcoming.shape[0])))
+    else:
+        w = routellm_world(n, seed=seed) if world == "routellm" else synthetic_world(n, seed=seed)
+    write_text_atomic(out, w.frame.to_csv(index=False))
     for m in w.models:
         q, c = w.always(m)
         for estimand, v in (("quality", q), ("cost", c)):
