@@ -154,3 +154,26 @@ def test_examples_write_the_shift_worlds(tmp_path, capsys):
     assert run(["evaluation", "example", "judge-swap", "--out", str(tmp_path / "log.csv")]) == 0
     assert "day 36" in capsys.readouterr().out
     assert {"day", "judge_score", "label"} <= set(pd.read_csv(tmp_path / "log.csv").columns)
+
+
+def _judge_transport_coverage(shift, seeds):
+    hits = total = warned = 0
+    for s in seeds:
+        world = prompt_mix_world(600, 600, shift=shift, label_fraction=0.2, seed=1000 + s)
+        table = judge_means(world.frame, judge="judge_score", label="label", group="model", cluster="prompt_id",
+                            covariates=COV, methods=["calibrated"], seed=s)
+        moved = transport_judge_means(table, world.frame, world.target, covariates=COV, seed=s)
+        for model, truth in world.truth_target.items():
+            est = moved.get(model, "calibrated+transport")
+            hits += est.covers(truth)
+            warned += bool(est.warnings)
+            total += 1
+    return hits / total, warned / total
+
+
+@pytest.mark.slow
+def test_transported_judge_means_cover_under_good_overlap_and_warn_under_thin():
+    cov, warned = _judge_transport_coverage(0.5, range(150))  # measured: 0.950, no warning
+    assert 0.92 <= cov <= 0.98 and warned == 0.0
+    cov, warned = _judge_transport_coverage(2.5, range(40))  # measured: 0.75, every estimate warned
+    assert warned == 1.0
