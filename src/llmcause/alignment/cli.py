@@ -140,6 +140,11 @@ def style_command(
     min_battles: Annotated[int, typer.Option(min=2, help="Fewest battles a model may have.")] = 2,
     arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (conversations as lists of "
                                                         "turns); column options default to its names.")] = False,
+    time: Annotated[Optional[str], typer.Option("--time", help="Time column (numbers or dates): adds strengths and "
+                                                "style effects per time window, with change tests.")] = None,
+    windows: Annotated[int, typer.Option(min=2, max=50, help="Time windows (equal numbers of battles).")] = 4,
+    half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted estimates, in windows.")]
+    = 1.0,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -169,6 +174,12 @@ def style_command(
     groups = None
     if by:
         groups = label_column(df, by)[prepared.rows]
+    when = None
+    if time is not None:
+        from ..io import time_column
+
+        when, when_is_date = time_column(df, time)
+        when = when[prepared.rows]
     with data_errors(src):
         study = style_control_battles(prepared, weights=weights.value, penalty=penalty, level=level)
         table = study.estimates()
@@ -185,6 +196,13 @@ def style_command(
             hetero = style_effects_by_group(prepared, groups, reference=reference, weights=weights.value,
                                             penalty=penalty, level=level, by=by)
             table = table + hetero.estimates()
+        over_time = None
+        if when is not None:
+            from .drift import style_over_time
+
+            over_time = style_over_time(prepared, when, time_is_date=when_is_date, n_windows=windows,
+                                        half_life=half_life, weights=weights.value, penalty=penalty, level=level)
+            table = table + over_time
     notes = []
     if prepared.tokenizer:
         notes.append(f"length counted in {prepared.tokenizer} tokens")
@@ -195,7 +213,15 @@ def style_command(
     sections = style_sections(study, lengths, hetero, notes)
     _output(table, command="alignment style", as_json=json_out, report=report,
             title="Style-controlled model strengths", sections=sections,
-            printer=lambda: print_style(study, lengths, hetero, notes, table.warnings))
+            printer=lambda: _print_style_and_time(study, lengths, hetero, notes, table.warnings, over_time))
+
+
+def _print_style_and_time(study, lengths, hetero, notes, warnings, over_time) -> None:
+    if over_time is not None:
+        from ..clikit import stdout_console
+
+        stdout_console().print(over_time.rich_table(title="Over time (log-odds)"))
+    print_style(study, lengths, hetero, notes, warnings)
 
 
 # --------------------------------------------------------------------------- lc-winrate

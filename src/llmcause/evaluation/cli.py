@@ -80,6 +80,14 @@ def judge_command(
                                           "'B - A') and a ranking with simultaneous intervals.")] = False,
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge mean beside the "
                                         "chosen method.")] = True,
+    target: Annotated[Optional[str], typer.Option("--target", help="Table of target rows (e.g. the production "
+                                                  "prompt mix) with the --covariates columns and no outcomes: adds "
+                                                  "each group's mean transported to it.")] = None,
+    time: Annotated[Optional[str], typer.Option("--time", help="Time column (numbers or dates): adds the judge's "
+                                                "calibration offset (label - judge) per window, change tests and a "
+                                                "change point.")] = None,
+    windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of labelled rows).")] = 4,
+    half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted offset, in windows.")] = 1.0,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
     engine: EngineOption = None,
     address: AddressOption = None,
@@ -103,6 +111,8 @@ def judge_command(
     if streamed:
         if cov:
             raise DataError("--covariates is available in memory only (read a single file without --engine)")
+        if target is not None or time is not None:
+            raise DataError("--target and --time are available in memory only (read a single file without --engine)")
         if address is not None and engine is not Engine.ray:
             raise DataError("--address needs --engine ray")
         df = data
@@ -112,11 +122,31 @@ def judge_command(
                                 sample_rows=sample_rows, as_json=json_out)
     else:
         df = read_table(data)
+    tgt = None
+    if target is not None:
+        if not cov:
+            raise DataError("--target needs --covariates: the columns that describe a row in both tables")
+        tgt = read_table(target)
+    if time is not None:
+        from .shift import check_time_options
+
+        check_time_options(label_prob)
     with data_errors(df):
         if not streamed:
             table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
                                 covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
                                 n_folds=folds, level=level, seed=seed)
+        if tgt is not None:
+            from .shift import transport_judge_means
+
+            moved = transport_judge_means(table, df, tgt, covariates=cov, n_folds=folds, seed=seed, level=level)
+            table = EstimateTable([*table, *moved], [*table.warnings, *moved.warnings])
+        if time is not None:
+            from .shift import judge_drift
+
+            drift = judge_drift(df, judge=judge, label=label, time=time, n_windows=windows, half_life=half_life,
+                                level=level)
+            table = EstimateTable([*table, *drift], [*table.warnings, *drift.warnings])
         sections = []
         if compare:
             extra, ranks = [], []
@@ -355,13 +385,18 @@ class Example(str, Enum):
     arena_judges = "arena-judges"
     world = "world"
     battles = "battles"
+    prompt_mix = "prompt-mix"
+    judge_swap = "judge-swap"
 
 
 @app.command("example")
 def example_command(
     name: Annotated[Example, typer.Argument(help="cje-arena (real judge scores and oracle labels), arena-judges "
                                                  "(real battles, judge picks, human votes), world (simulated judge "
-                                                 "scores with known truth) or battles (simulated battles).")],
+                                                 "scores with known truth), battles (simulated battles), "
+                                                 "prompt-mix (judged benchmark answers, plus OUT_target.csv: "
+                                                 "harder production prompts) or judge-swap (a judge replaced by a "
+                                                 "harsher one on day 36).")],
     out: Annotated[Path, typer.Option("--out", help="Write the table here (.csv).")],
     seed: SeedOption = 0,
 ) -> None:
@@ -381,6 +416,24 @@ def example_command(
         frame = world.frame
         truth = ", ".join(f"{k} {v:.3f}" for k, v in world.truth.items())
         what = f"simulated judge world (true mean label: {truth})"
+    elif name == Example.prompt_mix:
+        from .simulate import prompt_mix_world
+
+        mix = prompt_mix_world(1000, 1000, shift=1.0, label_fraction=0.15, seed=seed)
+        target_path = out.with_name(out.stem + "_target.csv")
+        check_output_path(target_path, "the target file")
+        frame = mix.frame
+        truth = ", ".join(f"{k} {v:.3f}" for k, v in mix.truth_target.items())
+        what = (f"judged benchmark answers; {mix.target.shape[0]} production prompts in {target_path} (true mean "
+                f"label on them: {truth})")
+        write_text_atomic(target_path, mix.target.to_csv(index=False))
+    elif name == Example.judge_swap:
+        from .simulate import judge_swap_world
+
+        sw = judge_swap_world(4000, seed=seed)
+        frame = sw.frame
+        what = (f"judged answers over 60 days; the judge is swapped on day {sw.swap_at:g} (true offset label - "
+                f"judge: {sw.offsets[0]:+.3f} before, {sw.offsets[1]:+.3f} after)")
     else:
         bw = battle_world(4000, seed=seed)
         frame = bw.frame
