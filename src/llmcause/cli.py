@@ -89,7 +89,7 @@ def ate_command(
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds.")] = 5,
     learner: Annotated[Learner, typer.Option(help="Nuisance models: linear (ridge + logistic) or boosting "
                                                   "(histogram gradient boosting).")] = Learner.linear,
-    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip].")] = 0.01,
+    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip] (att: only above 1-clip).")] = 0.01,
     level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
     sensitivity: Annotated[float, typer.Option(min=0.0, max=0.99, help="aipw: bound the effect under an unmeasured "
@@ -184,7 +184,8 @@ def _overlap_notes(est) -> list[str]:
     if "propensity_min" not in d:
         return []
     notes = [f"overlap: propensity {d['propensity_min']:.3f} to {d['propensity_max']:.3f}, "
-             f"{d['share_clipped']:.2%} clipped at {d['clip']:g}; effective sample size "
+             f"{d.get('n_clipped', 0)} ({d['share_clipped']:.2%}) clipped at {d['clip']:g} "
+             f"({d.get('clip_rule', 'both ends')}); effective sample size "
              f"{d['ess_treated']:.0f} of {d['n_treated']} treated, {d['ess_control']:.0f} of {d['n_control']} control"]
     if "max_abs_smd_before" in d:
         notes.append(f"balance: largest |standardized mean difference| {d['max_abs_smd_before']:.2f} before "
