@@ -107,7 +107,7 @@ def ate_command(
     """
     from .core.ate import aipw, difference_in_means, ipw, regression_adjustment
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     df = read_table(data)
     cov_names = parse_list(covariates, "--covariates")
     wanted = [treatment, outcome, *cov_names, *([cluster] if cluster else [])]

@@ -32,17 +32,18 @@ def stdout_console():
     from rich.console import Console
 
     # On a terminal rich uses its width; piped output gets a fixed, wide table instead of 80 columns.
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    # Names in tables and lines are the user's data: never read as markup ("[/oops]") or emoji codes (":x:").
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120, markup=False, emoji=False)
 
 
 def print_warnings(warnings: Iterable[str]) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.text import Text
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False, emoji=False, highlight=False)
     for w in warnings:
-        # One line per warning (no wrapping), so logs and grep keep each one whole.
-        console.print(f"[yellow]warning:[/yellow] {escape(str(w))}", soft_wrap=True)
+        # One line per warning (no wrapping), so logs and grep keep each one whole; the text is plain data.
+        console.print(Text.assemble(("warning:", "yellow"), " ", str(w)), soft_wrap=True)
 
 
 def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, report: str | Path | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -287,11 +287,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
             tmp.unlink()
 
 
-def check_output_path(path: str | os.PathLike | None, option: str) -> None:
-    """Fail early (before any work) when an output file cannot be written."""
+def check_output_path(path: str | os.PathLike | None, option: str, inputs: Iterable = ()) -> None:
+    """Fail early (before any work) when an output file cannot be written or would replace an input.
+
+    ``inputs`` are the files the command reads (paths or other strings such
+    as ``example:arena``, which are ignored): writing over one of them is
+    refused, so a user's data is never replaced by a report.
+    """
     if path is None:
         return
     p = Path(path)
+    for source in inputs:
+        if source is not None and not isinstance(source, pd.DataFrame) and _same_file(p, source):
+            raise DataError(f"{option} {path}: is an input file of this command; choose another path")
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise DataError(f"{option} {path}: is a directory")
@@ -301,7 +309,37 @@ def check_output_path(path: str | os.PathLike | None, option: str) -> None:
         raise DataError(f"{option} {path}: folder {parent} is not writable")
 
 
+def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable = ()) -> None:
+    """`check_output_path` for each ``{option: path}``, and no two outputs the same file."""
+    inputs = list(inputs)
+    seen: list[tuple[str, Path]] = []
+    for option, path in outputs.items():
+        check_output_path(path, option, inputs)
+        if path is None:
+            continue
+        for other_option, other in seen:
+            if _same_path(Path(path), other):
+                raise DataError(f"{option} {path}: is also the path given to {other_option}; choose another path")
+        seen.append((option, Path(path)))
+
+
 # --------------------------------------------------------------------------- helpers
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (existing or not)."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _same_file(output: Path, source) -> bool:
+    """Whether ``output`` is the existing file ``source`` (through links, case-insensitive file systems, ...)."""
+    try:
+        src = Path(source)
+        return output.exists() and src.exists() and os.path.samefile(output, src)
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def _format_of(path: Path, label: str) -> str:

@@ -12,7 +12,7 @@ from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
-from ..io import DataError, binary_column, check_output_path, label_column, numeric_column, parse_list, \
+from ..io import DataError, binary_column, check_output_path, check_outputs, label_column, numeric_column, parse_list, \
     read_table, require_columns, source_of
 
 from .display import print_lc, print_style, style_sections
@@ -159,7 +159,7 @@ def style_command(
     from .length_effect import length_effects
     from .style import style_control_battles
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[battles])
     df = read_input(battles, arena=arena, seed=seed)
     feature_list = parse_list(features, "--features") if features else None
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
@@ -255,7 +255,7 @@ def lc_winrate_command(
     from .arena import texts_of_column, winner_outcome
     from .lc_winrate import lc_winrates, orient_against_baseline
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     df = read_input(data, arena=arena, seed=seed)
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
                                                                [length_a] if length_a else None)
@@ -329,8 +329,7 @@ def rate_command(
     from .rewards import LengthSandboxReward, length_attribute
     from .rewriters import LengthRewriter, MarkdownRewriter, has_markdown
 
-    check_output_path(report, "--report")
-    check_output_path(rewrites, "--rewrites")
+    check_outputs({"--report": report, "--rewrites": rewrites}, inputs=[data, train])
     if reward == Reward.ngram and train is None:
         raise DataError("--reward ngram needs --train (battles with texts and votes to learn it from)")
     df = read_input(data, seed=seed)

@@ -214,11 +214,12 @@ class EstimateTable(Sequence[Estimate]):
                 if t is not None:
                     ax.plot([t], [y], "x", color="C3", ms=9, mew=2)
         ax.set_yticks(ys)
-        ax.set_yticklabels(shown)
+        # User names are drawn as written, never as mathtext ("gpt-4o ($5/M)", "$\\frac{$").
+        ax.set_yticklabels(shown, parse_math=False)
         ax.axvline(0.0, color="0.85", lw=1, zorder=0)
         ax.set_xlabel("estimate with confidence interval")
         if title:
-            ax.set_title(title)
+            ax.set_title(title, parse_math=False)
         ax.figure.tight_layout()
         return ax
 

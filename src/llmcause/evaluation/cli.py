@@ -11,7 +11,7 @@ from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, stdout_console, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
-from ..io import DataError, check_output_path, parse_list, read_table, write_text_atomic
+from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, write_text_atomic
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -104,7 +104,7 @@ def judge_command(
     from .compare import compare_groups, rank_frame, rank_groups
     from .means import judge_means
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
     streamed = engine is not None or is_dataset_path(data)
@@ -266,7 +266,7 @@ def battles_command(
     """Prediction-powered human win rates per pair and a Bradley–Terry ranking."""
     from .battles import battle_study
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     df = read_table(data)
     with data_errors(df):
         table = battle_study(df, model_a=model_a, model_b=model_b, judge=judge, human=human, cluster=cluster,
@@ -309,7 +309,7 @@ def audit_command(
     """Judge bias audits: position bias (--pick) and agreement with labels (--judge and --label)."""
     from .audit import judge_agreement, position_bias
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     if pick is None and (judge is None or label is None):
         raise DataError("give --pick (position audit of battles) or both --judge and --label (agreement audit)")
     df = read_table(data)
@@ -354,8 +354,7 @@ def plan_command(
     """How many labels (and judge calls) reach a target interval half-width; active labelling."""
     from .budget import active_labeling_plan, plan_labels
 
-    check_output_path(report, "--report")
-    check_output_path(active, "--active")
+    check_outputs({"--report": report, "--active": active}, inputs=[data])
     if (active is None) != (budget is None):
         raise DataError("--active and --budget go together")
     if active is not None and active.suffix.lower() != ".csv":

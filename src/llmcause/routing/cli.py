@@ -9,7 +9,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
-from ..io import DataError, check_output_path, parse_list
+from ..io import DataError, check_output_path, check_outputs, parse_list
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -44,6 +44,11 @@ def _read(data, action, reward, propensity, cost, costs, features, text, time=No
         raise DataError("without --propensity the logging propensities must be estimated from --features or --text; "
                         "give one of them")
     return log
+
+
+def _policy_files(policies: List[str]) -> list[str]:
+    """The router files that ``file:PATH`` policies read (so no output may replace them)."""
+    return [p[len("file:"):] for p in policies if p.startswith("file:")]
 
 
 def _check_learner(learner: str) -> str:
@@ -98,7 +103,7 @@ def evaluate_command(
     from .drift import drift_study
     from .evaluate import evaluate_policies, fit_nuisances
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data, *_policy_files(policy)])
     methods = _methods(method)
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed)
@@ -151,8 +156,7 @@ def learn_command(
     """Learn a router that meets --budget, value it out of fold, and save it as JSON."""
     from .learn import study_router
 
-    check_output_path(report, "--report")
-    check_output_path(out, "--out")
+    check_outputs({"--report": report, "--out": out}, inputs=[data])
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
     if not log.has_cost:
@@ -183,7 +187,7 @@ def frontier_command(
     from ..report import ReportSection
     from .learn import default_budgets, frontier_figure, study_router
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
     if not log.has_cost:
@@ -225,7 +229,7 @@ def benefit_command(
     from ..report import ReportSection
     from .benefit import benefit_study, calibration_figure
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
     if baseline is not None and baseline not in log.models:
