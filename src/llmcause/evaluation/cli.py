@@ -12,6 +12,8 @@ from typing_extensions import Annotated
 from ..clikit import data_errors, emit, stdout_console, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, write_text_atomic
+from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
+    StoreOption, TimeoutOption, TpmOption
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -94,6 +96,23 @@ def judge_command(
     sample_rows: Annotated[int, typer.Option("--sample-rows", min=10, help="Out of core: the calibration is learnt "
                                              "on a seeded sample of at most this many labelled rows (default "
                                              "200000).")] = 200_000,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Score the rows whose --judge column "
+                           "is empty with this model (openai:MODEL@URL, python:module:attr); needs --response.")]
+    = None,
+    response: Annotated[Optional[str], typer.Option("--response", help="Response text column (--judge-model).")]
+    = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt column (--judge-model).")] = None,
+    judge_template: Annotated[Optional[str], typer.Option("--judge-template", help="Prompt template of a chat "
+                              "judge, with {response} (and {prompt}); its reply's first number is the score.")]
+    = None,
+    store: StoreOption = None,
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -113,6 +132,8 @@ def judge_command(
             raise DataError("--covariates is available in memory only (read a single file without --engine)")
         if target is not None or time is not None:
             raise DataError("--target and --time are available in memory only (read a single file without --engine)")
+        if judge_model is not None:
+            raise DataError("--judge-model is available in memory only (read a single file without --engine)")
         if address is not None and engine is not Engine.ray:
             raise DataError("--address needs --engine ray")
         df = data
@@ -122,6 +143,26 @@ def judge_command(
                                 sample_rows=sample_rows, as_json=json_out)
     else:
         df = read_table(data)
+    calls, scoring_notes, scoring_warnings = None, [], []
+    if judge_model is not None:
+        from ..progress import progress_enabled
+        from ..runs.cliopts import ModelSession
+        from .scoring import score_missing
+
+        if response is None:
+            raise DataError("--judge-model needs --response (the column with the texts to score)")
+        with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                          tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
+                          inputs=(data,)) as session:
+            model = session.load(judge_model, "--judge-model", score_template=judge_template,
+                                 template_option="--judge-template")
+            if not hasattr(model, "score"):
+                raise DataError(f"--judge-model {judge_model}: this model cannot score a response")
+            df, scoring_notes, scoring_warnings = score_missing(df, model, judge=judge, response=response,
+                                                                prompt=prompt)
+            calls = session.summary()
+            if session.note():
+                scoring_notes.append(session.note())
     tgt = None
     if target is not None:
         if not cov:
@@ -167,8 +208,11 @@ def judge_command(
                 sections.append(ReportSection(f"Ranking ({m}), simultaneous intervals", frame=rank_frame(ranked)))
     if report is not None and not streamed:
         sections = [*_calibration_section(df, judge, label), *sections]
+    if calls is not None:
+        table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": calls}) for e in table],
+                              [*scoring_warnings, *table.warnings])
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
-         title=f"Mean {label} per {group or 'table'} from judge {judge!r}")
+         title=f"Mean {label} per {group or 'table'} from judge {judge!r}", notes=scoring_notes)
 
 
 def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:
@@ -302,18 +346,67 @@ def audit_command(
                                                            "(e.g. length, model).")] = None,
     bins: Annotated[int, typer.Option(min=2, max=100, help="Bins of the calibration curve.")] = 10,
     missing_judge: Annotated[MissingJudge, typer.Option("--missing-judge")] = MissingJudge.error,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Run the swap audit: ask this judge "
+                           "(sandbox:first, sandbox:longer, openai:MODEL@URL, python:module:attr) about sampled "
+                           "battles in both orders; needs --text-a and --text-b.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt column (swap audit).")] = None,
+    text_a: Annotated[Optional[str], typer.Option("--text-a", help="First answer's text column (swap audit).")]
+    = None,
+    text_b: Annotated[Optional[str], typer.Option("--text-b", help="Second answer's text column (swap audit).")]
+    = None,
+    sample: Annotated[int, typer.Option("--sample", min=2, help="Battles the swap audit asks about (all when "
+                                        "fewer).")] = 200,
+    judge_template: Annotated[Optional[str], typer.Option("--judge-template", help="Prompt template of a chat "
+                              "judge, with {prompt}, {response_a} and {response_b}; its reply's first A, B or "
+                              "tie is the verdict.")] = None,
+    store: StoreOption = None,
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
+    seed: SeedOption = 0,
     json_out: JsonOption = False,
     report: ReportOption = None,
 ) -> None:
-    """Judge bias audits: position bias (--pick) and agreement with labels (--judge and --label)."""
+    """Judge bias audits: position bias (--pick, or executed with --judge-model) and agreement with labels
+    (--judge and --label)."""
     from .audit import judge_agreement, position_bias
 
     check_output_path(report, "--report", inputs=[data])
-    if pick is None and (judge is None or label is None):
-        raise DataError("give --pick (position audit of battles) or both --judge and --label (agreement audit)")
+    if pick is None and judge_model is None and (judge is None or label is None):
+        raise DataError("give --pick (position audit of battles), --judge-model (swap audit, run now) or both "
+                        "--judge and --label (agreement audit)")
+    if judge_model is not None and (text_a is None or text_b is None):
+        raise DataError("--judge-model needs --text-a and --text-b (the two answers' text columns)")
     df = read_table(data)
     table = EstimateTable([])
+    note = None
+    if judge_model is not None:
+        from ..progress import progress_enabled
+        from ..runs.cliopts import ModelSession
+        from .judges import SANDBOX_JUDGES
+        from .swap import swap_audit
+
+        with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                          tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
+                          inputs=(data,)) as session:
+            model = session.load(judge_model, "--judge-model", sandbox=SANDBOX_JUDGES, pair_template=judge_template,
+                                 template_option="--judge-template")
+            if not hasattr(model, "compare"):
+                raise DataError(f"--judge-model {judge_model}: this model cannot compare two answers")
+            with data_errors(df):
+                audit = swap_audit(df, model, text_a=text_a, text_b=text_b, prompt=prompt, sample=sample,
+                                   seed=seed, level=level, name=judge_model.split("@", 1)[0])
+            summary, note = session.summary(), session.note()
+        rows = audit.table
+        if summary is not None:
+            rows = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": summary}) for e in rows],
+                                 rows.warnings)
+        table = table + rows
     with data_errors(df):
         if pick is not None:
             table = table + position_bias(df, model_a=model_a, model_b=model_b, pick=pick, human=human, pair=pair,
@@ -322,7 +415,8 @@ def audit_command(
             table = table + judge_agreement(df, judge=judge, label=label, label_prob=label_prob, cluster=cluster,
                                             group=group, covariates=parse_list(covariates, "--covariates"),
                                             n_bins=bins, level=level)
-    emit(table, command="evaluation audit", as_json=json_out, report=report, title="Judge bias audit")
+    emit(table, command="evaluation audit", as_json=json_out, report=report, title="Judge bias audit",
+         notes=[note] if note else ())
 
 
 @app.command("plan")
@@ -386,6 +480,7 @@ class Example(str, Enum):
     battles = "battles"
     prompt_mix = "prompt-mix"
     judge_swap = "judge-swap"
+    quiz = "quiz"
 
 
 @app.command("example")
@@ -394,8 +489,9 @@ def example_command(
                                                  "(real battles, judge picks, human votes), world (simulated judge "
                                                  "scores with known truth), battles (simulated battles), "
                                                  "prompt-mix (judged benchmark answers, plus OUT_target.csv: "
-                                                 "harder production prompts) or judge-swap (a judge replaced by a "
-                                                 "harsher one on day 36).")],
+                                                 "harder production prompts), judge-swap (a judge replaced by a "
+                                                 "harsher one on day 36) or quiz (six questions with a right and a "
+                                                 "wrong answer, for a swap audit of a real judge).")],
     out: Annotated[Path, typer.Option("--out", help="Write the table here (.csv).")],
     seed: SeedOption = 0,
 ) -> None:
@@ -433,6 +529,13 @@ def example_command(
         frame = sw.frame
         what = (f"judged answers over 60 days; the judge is swapped on day {sw.swap_at:g} (true offset label - "
                 f"judge: {sw.offsets[0]:+.3f} before, {sw.offsets[1]:+.3f} after)")
+    elif name == Example.quiz:
+        import pandas as pd
+
+        from .judges import QUIZ
+
+        frame = pd.DataFrame(QUIZ, columns=["prompt", "right", "wrong"])
+        what = "quiz: prompt, right, wrong (try evaluation audit --judge-model ... --text-a right --text-b wrong)"
     else:
         bw = battle_world(4000, seed=seed)
         frame = bw.frame

@@ -25,8 +25,56 @@ STAGE = "evaluation"
 
 
 def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
-    return [*_world_rows(quick, seed), _unhelpful_row(seed), _arena_row(seed), _transport_row(quick, seed),
+    rows = [*_world_rows(quick, seed), _unhelpful_row(seed), _arena_row(seed), _transport_row(quick, seed),
             _judge_swap_row(quick, seed)]
+    local, skipped = local_judge_row(seed)
+    if local is not None:
+        return [*rows, local]
+    # No row without the model: say so through the tour's warnings.
+    last = rows[-1]
+    return [*rows[:-1], TourRow(**{**last.__dict__, "causal": last.causal.with_(
+        warnings=(*last.causal.warnings, f"skipped the row with a real local judge: {skipped}"))})]
+
+
+def local_judge_row(seed: int = 0, force: bool = False):
+    """SmolLM2-135M (llama-cpp-python on 127.0.0.1) as a judge, asked about six quiz battles in both orders.
+
+    Returns ``(row, None)``, or ``(None, why)`` when the local model is not
+    installed, cannot start, or is turned off (``LLMCAUSE_LOCAL_MODEL=off``).
+    """
+    import os
+
+    from ..runs import CallOptions, load_model
+    from ..runs.local import PINNED_PARAMS, LocalModelServer, local_model_missing
+    from .judges import QUIZ
+    from .swap import swap_audit
+    import pandas as pd
+
+    if not force and os.environ.get("LLMCAUSE_LOCAL_MODEL", "").lower() in ("off", "0", "no"):
+        return None, "turned off (LLMCAUSE_LOCAL_MODEL=off)"
+    why = local_model_missing()
+    if why:
+        return None, why
+    frame = pd.DataFrame(QUIZ, columns=["prompt", "right", "wrong"])
+    try:
+        with LocalModelServer() as server:
+            judge = load_model(server.spec, params={**PINNED_PARAMS, "seed": seed, "max_tokens": 6},
+                               options=CallOptions(concurrency=1, timeout=120, max_retries=2))
+            audit = swap_audit(frame, judge, text_a="right", text_b="wrong", prompt="prompt", sample=None,
+                               seed=seed, name="SmolLM2-135M")
+    except RuntimeError as exc:
+        return None, str(exc)
+    bias = [e for e in audit.table if e.estimand.startswith("position bias")][0]
+    shown_first = audit.verdicts["x_first"]
+    answered = shown_first.notna()
+    apparent = float((shown_first[answered] == "A").mean()) if answered.any() else float("nan")
+    missing = int(bias.diagnostics.get("verdicts_missing", 0))
+    return TourRow(stage=STAGE,
+                   question="Real local model (SmolLM2-135M via llama.cpp on 127.0.0.1) as a judge: does it prefer "
+                            "the answer shown first? (6 quiz questions, each asked in both orders)",
+                   causal=bias, naive=None, truth=None,
+                   note=f"first-pick rate - 0.5 over both orders; with the right answer always shown first its "
+                        f"accuracy would look like {apparent:.0%}; {missing} unreadable verdicts left out"), None
 
 
 def _transport_row(quick: bool, seed: int) -> TourRow:

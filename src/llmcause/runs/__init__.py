@@ -1,4 +1,4 @@
-"""Executing interventions: pure run functions, executors and a resumable run store.
+"""Executing interventions: pure run functions, executors, a resumable run store, and models behind a call layer.
 
 A run is a pure function of JSON parameters (seeds included). Its identity
 is a content hash of the function and the canonical parameters
@@ -6,14 +6,22 @@ is a content hash of the function and the canonical parameters
 serial, process-pool or Ray executor and commits each result to a SQLite
 store (WAL mode) as it arrives, so a killed campaign resumes where it
 stopped, without recomputing or losing a finished run.
+
+Models (`Model`, `load_model`: ``sandbox:``, ``python:``, ``openai:`` specs)
+answer through a `CallLayer` that caches every call in the same store,
+retries what can be retried, keeps to rate limits and counts tokens and cost.
 """
 
+from .calls import CallError, CallLayer, CallOptions, CallStats, Reply, PRICES
 from .campaign import CampaignSummary, run_campaign
 from .executors import EXECUTORS, Outcome, ProcessExecutor, RayExecutor, SerialExecutor, make_executor
 from .identity import canonical_json, canonical_params, function_name, run_key
+from .models import ChatModel, Model, ModelSpec, ModelSpecError, load_model, parse_choice, parse_number, parse_spec
 from .store import RunStore, StoreError
 
 __all__ = [
     "CampaignSummary", "run_campaign", "EXECUTORS", "Outcome", "ProcessExecutor", "RayExecutor", "SerialExecutor",
     "make_executor", "canonical_json", "canonical_params", "function_name", "run_key", "RunStore", "StoreError",
+    "CallError", "CallLayer", "CallOptions", "CallStats", "Reply", "PRICES", "ChatModel", "Model", "ModelSpec",
+    "ModelSpecError", "load_model", "parse_choice", "parse_number", "parse_spec",
 ]
