@@ -19,7 +19,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
+from .._lazy import lazy_module
+
+np = lazy_module("numpy")  # imported on first use: the command line starts without it
 
 JSON_KEYS = ("name", "estimand", "method", "estimate", "se", "ci_low", "ci_high", "level", "n", "diagnostics")
 
@@ -170,9 +172,9 @@ class EstimateTable(Sequence[Estimate]):
 
         show_ci = any(math.isfinite(e.ci_low) for e in self._estimates)
         table = Table(title=title, show_lines=False)
-        for col, justify in (("name", "left"), ("estimand", "left"), ("method", "left"), ("estimate", "right"),
-                             ("se", "right")):
-            table.add_column(col, justify=justify)
+        table.add_column("name", overflow="fold")  # a long name wraps in its cell, never cut
+        for col, justify in (("estimand", "left"), ("method", "left"), ("estimate", "right"), ("se", "right")):
+            table.add_column(col, justify=justify, overflow="fold", no_wrap=justify == "right")
         if show_ci:
             table.add_column("CI", justify="right")
         table.add_column("n", justify="right")
