@@ -19,7 +19,7 @@ import typer
 from typing_extensions import Annotated
 
 from . import __version__
-from .clikit import data_errors, emit, print_warnings, stdout_console
+from .clikit import data_errors, emit, is_quiet, print_estimates, print_warnings, set_quiet, stdout_console
 from .io import DataError, binary_column, check_output_path, covariate_matrix, label_column, numeric_column, \
     parse_list, read_table, require_columns
 from .tour import STAGES
@@ -51,8 +51,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
-                                                          help="Print the version and exit.")] = None) -> None:
+                                                          help="Print the version and exit.")] = None,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the estimates (one tab-separated "
+                                              "line each: name, estimand, method, estimate, CI low, CI high); "
+                                              "no tables, notes, warnings or progress bars. May also follow "
+                                              "the command.")] = False) -> None:
     """Causal inference for LLM development and evaluation."""
+    set_quiet(quiet)
 
 
 class Method(str, Enum):
@@ -243,14 +248,21 @@ def tour_command(
             advance(1)
     table = tour_estimates(rows)
     truth = {f"{r.causal.name} ({r.causal.method})": r.truth for r in rows if r.truth is not None}
-    if report is not None or json_out:
-        emit(table, command="tour", as_json=json_out, report=report, title="llmcause tour", truth=truth)
-        if json_out:
-            return
+    if json_out:
+        emit(table, command="tour", as_json=True, report=report, title="llmcause tour", truth=truth)
+        return
+    if report is not None:
+        from .report import write_report
+
+        write_report(report, table, title="llmcause tour", command="llmcause " + " ".join(sys.argv[1:]), truth=truth)
+    if is_quiet():
+        print_estimates(table)
+        return
     console = stdout_console()
     console.print(rich_tour_table(rows))
-    if not report:
-        print_warnings(table.warnings)
+    print_warnings(table.warnings)
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
 
 
 def _mount_stages() -> None:
@@ -270,6 +282,7 @@ _mount_stages()
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code (no sys.exit), for tests and `main`."""
     command = typer.main.get_command(app)
+    argv = _hoist_quiet(list(sys.argv[1:] if argv is None else argv))
     try:
         result = command.main(args=argv, prog_name="llmcause", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
@@ -295,6 +308,15 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} "
                          "(set LLMCAUSE_DEBUG=1 for a traceback)\n")
         return 1
+
+
+def _hoist_quiet(argv: list[str]) -> list[str]:
+    """`llmcause ate ... --quiet` means `llmcause --quiet ate ...` (no command has an option of that name)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = [a for a in argv[:end] if a not in ("--quiet", "-q")]
+    if len(head) == end:
+        return argv
+    return ["--quiet", *head, *argv[end:]]
 
 
 def main() -> None:

@@ -16,8 +16,10 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
+from ._lazy import lazy_module
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}

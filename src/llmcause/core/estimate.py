@@ -19,7 +19,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
+from .._lazy import lazy_module
+
+np = lazy_module("numpy")  # imported on first use: the command line starts without it
 
 JSON_KEYS = ("name", "estimand", "method", "estimate", "se", "ci_low", "ci_high", "level", "n", "diagnostics")
 
@@ -172,9 +174,9 @@ class EstimateTable(Sequence[Estimate]):
         # Names, estimands and methods are data: Text cells are never parsed as markup ("model[v2]" stays whole).
         show_ci = any(math.isfinite(e.ci_low) for e in self._estimates)
         table = Table(title=None if title is None else Text(str(title)), show_lines=False)
-        for col, justify in (("name", "left"), ("estimand", "left"), ("method", "left"), ("estimate", "right"),
-                             ("se", "right")):
-            table.add_column(col, justify=justify)
+        table.add_column("name", overflow="fold")  # a long name wraps in its cell, never cut
+        for col, justify in (("estimand", "left"), ("method", "left"), ("estimate", "right"), ("se", "right")):
+            table.add_column(col, justify=justify, overflow="fold", no_wrap=justify == "right")
         if show_ci:
             table.add_column("CI", justify="right")
         table.add_column("n", justify="right")
