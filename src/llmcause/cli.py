@@ -14,7 +14,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from typing_extensions import Annotated
 
@@ -172,7 +171,7 @@ def ate_command(
                             n_folds=folds, cluster=cluster_, clip=clip, seed=seed_, level=level,
                             sensitivity_cf=None)
 
-            X_ref = X if method != Method.dim else np.zeros((y.shape[0], 0))
+            X_ref = X if method != Method.dim else X[:, :0]
             refuted = run_refuters(refit, y, a, X_ref, estimates[0], cluster=clusters, seed=seed)
             estimates = [*estimates, *refuted]
             notes += [f"{r.name}: {'passes' if r.diagnostics['passes'] else 'FAILS'} ({r.diagnostics['check']}; "
