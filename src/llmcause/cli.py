@@ -171,7 +171,7 @@ def ate_command(
                             n_folds=folds, cluster=cluster_, clip=clip, seed=seed_, level=level,
                             sensitivity_cf=None)
 
-            X_ref = X if method != Method.dim else X[:, :0]
+            X_ref = X if method != Method.dim else y[:, None][:, :0]  # no covariates: an n x 0 matrix
             refuted = run_refuters(refit, y, a, X_ref, estimates[0], cluster=clusters, seed=seed)
             estimates = [*estimates, *refuted]
             notes += [f"{r.name}: {'passes' if r.diagnostics['passes'] else 'FAILS'} ({r.diagnostics['check']}; "
