@@ -8,8 +8,10 @@ from typing import Callable, Iterator
 
 
 def progress_enabled(as_json: bool = False) -> bool:
-    """True when a bar may be drawn: stdout is a terminal and no JSON is being printed."""
-    return (not as_json) and sys.stdout.isatty()
+    """True when a bar may be drawn: stdout is a terminal, and neither JSON nor `--quiet` output is asked."""
+    from .clikit import is_quiet
+
+    return (not as_json) and (not is_quiet()) and sys.stdout.isatty()
 
 
 @contextmanager

@@ -6,18 +6,20 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
-from ..io import DataError, binary_column, check_output_path, label_column, numeric_column, parse_list, \
+from ..io import DataError, binary_column, check_output_path, check_outputs, label_column, numeric_column, parse_list, \
     read_table, require_columns, source_of
 
 from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
     StoreOption, TimeoutOption, TpmOption
 from .display import print_lc, print_style, style_sections
+from .._lazy import lazy_module
+
+np = lazy_module("numpy")  # imported on first use: `llmcause --help` starts without it
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -53,9 +55,19 @@ class Attribute(str, Enum):
 _EXAMPLE_HELP = "A CSV, TSV, JSONL, JSON or Parquet file, or a built-in example: "
 
 
-def read_input(data: str, *, arena: bool = False, seed: int = 0):
-    """A table from a file, an Arena battle file (``arena``), or ``example:<name>``."""
-    from .arena import read_arena_battles
+class MissingText(str, Enum):
+    drop = "drop"
+    error = "error"
+
+
+MissingTextOption = Annotated[MissingText, typer.Option(
+    "--missing-text", help="Arena files: a battle with no conversation on one side is left out with one warning "
+                           "(drop) or stops the command (error). An empty answer is always kept, as length 0.")]
+
+
+def read_input(data: str, *, arena: bool = False, seed: int = 0, missing: str = "drop"):
+    """A table from a file, an Arena battle file (``arena``, or detected by its columns), or ``example:<name>``."""
+    from .arena import is_arena_file, read_arena_battles
     from .datasets import EXAMPLES, example_table
 
     if data.startswith("example:") and not Path(data).exists():
@@ -63,7 +75,16 @@ def read_input(data: str, *, arena: bool = False, seed: int = 0):
         if name not in EXAMPLES:
             raise DataError(f"{data}: no such example; choose from " + ", ".join(f"example:{e}" for e in EXAMPLES))
         return example_table(name, seed=seed)
-    return read_arena_battles(data) if arena else read_table(data)
+    df = read_table(data)
+    if arena or is_arena_file(df):
+        return read_arena_battles(df, name=source_of(df), missing=missing)
+    return df
+
+
+def _reader_warnings(df, table: EstimateTable) -> EstimateTable:
+    """The table with the reader's warnings (rows left out) put first."""
+    extra = list(df.attrs.get("warnings", ()))
+    return EstimateTable(list(table), [*extra, *table.warnings]) if extra else table
 
 
 def _battle_columns(arena: bool, model_a, model_b, winner, text_a=None, text_b=None, features=None):
@@ -89,6 +110,11 @@ def _output(table, *, command: str, as_json: bool, report, title: str, printer, 
 
         write_report(report, table, title=title, command="llmcause " + " ".join(sys.argv[1:]),
                      sections=list(sections))
+    from ..clikit import is_quiet, print_estimates
+
+    if is_quiet():
+        print_estimates(table)
+        return
     printer()
     if report is not None:
         from ..clikit import stdout_console
@@ -136,7 +162,14 @@ def style_command(
                                                       "else simple.")] = Tokenizer.auto,
     min_battles: Annotated[int, typer.Option(min=2, help="Fewest battles a model may have.")] = 2,
     arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (conversations as lists of "
-                                                        "turns); column options default to its names.")] = False,
+                                                        "turns); column options default to its names. Files with "
+                                                        "Arena's columns are recognised without it.")] = False,
+    missing_text: MissingTextOption = MissingText.drop,
+    time: Annotated[Optional[str], typer.Option("--time", help="Time column (numbers or dates): adds strengths and "
+                                                "style effects per time window, with change tests.")] = None,
+    windows: Annotated[int, typer.Option(min=2, max=50, help="Time windows (equal numbers of battles).")] = 4,
+    half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted estimates, in windows.")]
+    = 1.0,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -151,8 +184,9 @@ def style_command(
     from .length_effect import length_effects
     from .style import style_control_battles
 
-    check_output_path(report, "--report")
-    df = read_input(battles, arena=arena, seed=seed)
+    check_output_path(report, "--report", inputs=[battles])
+    df = read_input(battles, arena=arena, seed=seed, missing=missing_text.value)
+    arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
     feature_list = parse_list(features, "--features") if features else None
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
                                                                feature_list)
@@ -166,6 +200,12 @@ def style_command(
     groups = None
     if by:
         groups = label_column(df, by)[prepared.rows]
+    when = None
+    if time is not None:
+        from ..io import time_column
+
+        when, when_is_date = time_column(df, time)
+        when = when[prepared.rows]
     with data_errors(src):
         study = style_control_battles(prepared, weights=weights.value, penalty=penalty, level=level)
         table = study.estimates()
@@ -182,6 +222,13 @@ def style_command(
             hetero = style_effects_by_group(prepared, groups, reference=reference, weights=weights.value,
                                             penalty=penalty, level=level, by=by)
             table = table + hetero.estimates()
+        over_time = None
+        if when is not None:
+            from .drift import style_over_time
+
+            over_time = style_over_time(prepared, when, time_is_date=when_is_date, n_windows=windows,
+                                        half_life=half_life, weights=weights.value, penalty=penalty, level=level)
+            table = table + over_time
     notes = []
     if prepared.tokenizer:
         notes.append(f"length counted in {prepared.tokenizer} tokens")
@@ -189,10 +236,19 @@ def style_command(
         notes.append(f"{prepared.n_ties} ties counted as half a win each")
     if prepared.ties_dropped:
         notes.append(f"{prepared.ties_dropped} ties left out (--ties drop)")
+    table = _reader_warnings(df, table)
     sections = style_sections(study, lengths, hetero, notes)
     _output(table, command="alignment style", as_json=json_out, report=report,
             title="Style-controlled model strengths", sections=sections,
-            printer=lambda: print_style(study, lengths, hetero, notes, table.warnings))
+            printer=lambda: _print_style_and_time(study, lengths, hetero, notes, table.warnings, over_time))
+
+
+def _print_style_and_time(study, lengths, hetero, notes, warnings, over_time) -> None:
+    if over_time is not None:
+        from ..clikit import stdout_console
+
+        stdout_console().print(over_time.rich_table(title="Over time (log-odds)"))
+    print_style(study, lengths, hetero, notes, warnings)
 
 
 # --------------------------------------------------------------------------- lc-winrate
@@ -215,7 +271,9 @@ def lc_winrate_command(
                                                             "the other models when shared).")] = None,
     difficulty: Annotated[Optional[str], typer.Option(help="Instruction difficulty column.")] = None,
     ties: Annotated[Ties, typer.Option(help="half or drop.")] = Ties.half,
-    arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format.")] = False,
+    arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (recognised by its columns "
+                                                        "without it).")] = False,
+    missing_text: MissingTextOption = MissingText.drop,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -226,8 +284,9 @@ def lc_winrate_command(
     from .arena import texts_of_column, winner_outcome
     from .lc_winrate import lc_winrates, orient_against_baseline
 
-    check_output_path(report, "--report")
-    df = read_input(data, arena=arena, seed=seed)
+    check_output_path(report, "--report", inputs=[data])
+    df = read_input(data, arena=arena, seed=seed, missing=missing_text.value)
+    arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
                                                                [length_a] if length_a else None)
     src = source_of(df)
@@ -256,7 +315,7 @@ def lc_winrate_command(
     with data_errors(src):
         table = lc_winrates(model, pref, lm, lbase, instructions=instr, difficulty=gam, level=level,
                             baseline=baseline, rows=rows)
-    warnings = list(table.warnings)
+    warnings = [*df.attrs.get("warnings", ()), *table.warnings]
     if skipped:
         warnings.append(f"{skipped} battles without the baseline were left out")
     table = EstimateTable(list(table), warnings)
@@ -322,8 +381,7 @@ def rate_command(
     from .rewards import LengthSandboxReward, length_attribute
     from .rewriters import LengthRewriter, MarkdownRewriter, has_markdown
 
-    check_output_path(report, "--report")
-    check_output_path(rewrites, "--rewrites")
+    check_outputs({"--report": report, "--rewrites": rewrites}, inputs=[data, train])
     reward_spec = {"sandbox": "sandbox:length", "ngram": "sandbox:ngram"}.get(reward, reward)
     rewriter_spec = rewriter or "sandbox"
     if rewriter_spec == "sandbox":

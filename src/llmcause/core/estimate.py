@@ -19,7 +19,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
+from .._lazy import lazy_module
+
+np = lazy_module("numpy")  # imported on first use: the command line starts without it
 
 JSON_KEYS = ("name", "estimand", "method", "estimate", "se", "ci_low", "ci_high", "level", "n", "diagnostics")
 
@@ -167,12 +169,14 @@ class EstimateTable(Sequence[Estimate]):
     def rich_table(self, title: str | None = None, digits: int = 4):
         """A `rich.table.Table` for the terminal."""
         from rich.table import Table
+        from rich.text import Text
 
+        # Names, estimands and methods are data: Text cells are never parsed as markup ("model[v2]" stays whole).
         show_ci = any(math.isfinite(e.ci_low) for e in self._estimates)
-        table = Table(title=title, show_lines=False)
-        for col, justify in (("name", "left"), ("estimand", "left"), ("method", "left"), ("estimate", "right"),
-                             ("se", "right")):
-            table.add_column(col, justify=justify)
+        table = Table(title=None if title is None else Text(str(title)), show_lines=False)
+        table.add_column("name", overflow="fold")  # a long name wraps in its cell, never cut
+        for col, justify in (("estimand", "left"), ("method", "left"), ("estimate", "right"), ("se", "right")):
+            table.add_column(col, justify=justify, overflow="fold", no_wrap=justify == "right")
         if show_ci:
             table.add_column("CI", justify="right")
         table.add_column("n", justify="right")
@@ -181,7 +185,7 @@ class EstimateTable(Sequence[Estimate]):
             if show_ci:
                 row.append(f"[{_fmt(e.ci_low, digits - 1)}, {_fmt(e.ci_high, digits - 1)}]")
             row.append(str(e.n))
-            table.add_row(*row, style=None)
+            table.add_row(*[Text(cell) for cell in row], style=None)
         return table
 
     def plot(self, ax=None, truth: Mapping[str, float] | None = None, title: str | None = None):
@@ -212,11 +216,12 @@ class EstimateTable(Sequence[Estimate]):
                 if t is not None:
                     ax.plot([t], [y], "x", color="C3", ms=9, mew=2)
         ax.set_yticks(ys)
-        ax.set_yticklabels(shown)
+        # User names are drawn as written, never as mathtext ("gpt-4o ($5/M)", "$\\frac{$").
+        ax.set_yticklabels(shown, parse_math=False)
         ax.axvline(0.0, color="0.85", lw=1, zorder=0)
         ax.set_xlabel("estimate with confidence interval")
         if title:
-            ax.set_title(title)
+            ax.set_title(title, parse_math=False)
         ax.figure.tight_layout()
         return ax
 

@@ -12,7 +12,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, print_warnings, stdout_console, JsonOption, LevelOption, ReportOption
-from ..io import DataError, check_output_path, parse_list, read_table, require_columns, source_of, \
+from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, require_columns, source_of, \
     write_text_atomic
 
 
@@ -95,23 +95,23 @@ def _is_store(path: str) -> bool:
         return False
 
 
-def _open_store(path: str, create: bool):
+def _open_store(path: str, create: bool, read_only: bool = False):
     from ..runs import RunStore, StoreError
 
     if not create and not Path(path).exists():
         raise DataError(f"{path}: no such file")
     try:
-        return RunStore(path, create=create)
+        return RunStore(path, create=create, read_only=read_only)
     except StoreError as exc:
         raise DataError(str(exc)) from None
 
 
 def _results(source: str, campaign: Optional[str]):
-    """A results table from a run store or a results file."""
-    from .campaign import load_results
+    """A results table from a run store or a results file; runs without a result are counted, then dropped."""
+    from .campaign import drop_failed_runs, load_results, runs_left_out
 
     if _is_store(source):
-        store = _open_store(source, create=False)
+        store = _open_store(source, create=False, read_only=True)
         try:
             if campaign is not None and campaign not in store.campaigns():
                 raise DataError(f"{source}: no campaign {campaign!r}; the store has: "
@@ -120,7 +120,9 @@ def _results(source: str, campaign: Optional[str]):
         finally:
             store.close()
         if frame.empty:
-            raise DataError(f"{source}: the store holds no finished proxy runs")
+            gone = runs_left_out(frame)
+            detail = f" ({gone['failed']} failed, {gone['not_run']} never finished)" if any(gone.values()) else ""
+            raise DataError(f"{source}: the store holds no finished proxy runs{detail}")
         frame.attrs["llmcause_source"] = source
         return frame
     frame = read_table(source)
@@ -128,7 +130,19 @@ def _results(source: str, campaign: Optional[str]):
         require_columns(frame, ["campaign"])
         frame = frame[frame["campaign"].astype(str) == campaign].copy()
         frame.attrs["llmcause_source"] = source
+    frame, _ = drop_failed_runs(frame)
+    if frame.empty:
+        raise DataError(f"{source}: every run in the table has empty losses (failed runs); nothing to analyse")
     return frame
+
+
+def _with_left_out(table, frame):
+    """The table with a warning counting the registered runs it could not use (failed or unfinished)."""
+    from ..core.estimate import EstimateTable
+    from .campaign import left_out_warnings
+
+    extra = left_out_warnings(frame)
+    return EstimateTable(list(table), [*extra, *table.warnings]) if extra else table
 
 
 def _check_results(frame) -> None:
@@ -232,8 +246,7 @@ def run_command(
     from ..runs import StoreError, make_executor
     from .campaign import read_design, run_design
 
-    check_output_path(store, "--store")
-    check_output_path(out, "--out")
+    check_outputs({"--store": store, "--out": out}, inputs=[design])
     if workers is not None:
         _positive(workers, "--workers")
     frame = read_design(design)
@@ -288,7 +301,7 @@ def effects_command(
     """Effect of each domain on each held-out loss (bits per byte), named <domain>:<held-out domain>."""
     from .effects import designed_effects, observational_effects
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[runs])
     frame = _results(runs, campaign)
     src = source_of(frame)
     if confounders:
@@ -326,6 +339,7 @@ def effects_command(
             if name not in held:
                 raise DataError(f"--on: no held-out loss {name!r}; these are: {', '.join(sorted(held))}")
         table = EstimateTable([e for e in table if e.name.split(":", 1)[1] in wanted], table.warnings)
+    table = _with_left_out(table, frame)
     emit(table, command="pretraining effects", as_json=json_out, report=report, title=title,
          sections=_effect_sections(table))
 
@@ -374,7 +388,7 @@ def recommend_command(
     from ..report import ReportSection
     from .recommend import recommend_mixture, verify_recommendation
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[runs])
     _positive(seeds, "--seeds")
     _positive(candidates, "--candidates")
     frame = _results(runs, campaign)
@@ -413,19 +427,18 @@ def recommend_command(
                                      "support_radius": rec.radius})
         table = EstimateTable([*estimates, pred], [*rec.warnings, "the recommendation is not verified: rerun "
                                                    "with --verify to train it against the uniform mix"])
+    table = _with_left_out(table, frame)
     weights = rec.weights_frame()
+    from rich.table import Table
+
+    t = Table(title="mixture weights")
+    for col in weights.columns:
+        t.add_column(str(col), justify="left" if col == "mixture" else "right")
+    for row in weights.itertuples(index=False):
+        t.add_row(*[str(v) if isinstance(v, str) else f"{v:.3f}" for v in row])
     emit(table, command="pretraining recommend", as_json=json_out, report=report,
          title=f"Recommended mixture for held-out {target} loss ({rec.law} law, within the swarm's support)",
-         sections=[ReportSection(title="Mixtures (weights)", frame=weights)])
-    if not json_out:
-        from rich.table import Table
-
-        t = Table(title="mixture weights")
-        for col in weights.columns:
-            t.add_column(str(col), justify="left" if col == "mixture" else "right")
-        for row in weights.itertuples(index=False):
-            t.add_row(*[str(v) if isinstance(v, str) else f"{v:.3f}" for v in row])
-        stdout_console().print(t)
+         sections=[ReportSection(title="Mixtures (weights)", frame=weights)], extra_tables=[t])
 
 
 def _executor(executor: ExecutorName, workers: Optional[int]):
@@ -459,8 +472,7 @@ def scale_command(
     from .campaign import read_design
     from .scale import rank_agreement
 
-    check_output_path(report, "--report")
-    check_output_path(store, "--store")
+    check_outputs({"--report": report, "--store": store}, inputs=[design])
     _positive(seeds, "--seeds")
     frame = read_design(design)
     proxy = _config(proxy_order, proxy_budget, 4096)

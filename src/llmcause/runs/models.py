@@ -30,10 +30,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-import numpy as np
-
+from .._lazy import lazy_module
 from .calls import CallError, CallLayer, CallOptions, Reply
 from .store import RunStore
+
+np = lazy_module("numpy")  # imported on first use: `llmcause --help` starts without it
 
 __all__ = ["Model", "ModelSpec", "ChatModel", "ModelSpecError", "parse_spec", "load_model", "fill_template",
            "parse_number", "parse_choice", "SCORE_TEMPLATE", "PAIR_TEMPLATE"]
