@@ -229,3 +229,37 @@ def test_rate_with_python_models(capsys, tmp_path, monkeypatch):
     rate = [e for e in doc["estimates"] if e["method"] == "rate" and e["name"] == "length ATE"][0]
     assert rate["estimate"] == pytest.approx(1.5)
     assert rate["diagnostics"]["calls"]["done"] > 0  # the callable rewriter went through the call layer
+
+
+def _tool_agent(messages, body):
+    """A served agent for the tool-use world: search the target, multiply, answer; reads only the transcript."""
+    import re
+
+    text = messages[-1]["content"]
+    task = re.search(r"population of (.+?) times (\d+)\?", text)
+    results = re.findall(r"search result: (.+?) = (\d+)", text)
+    calcs = re.findall(r"Observation: calc: (-?\d+)", text)
+    if calcs:
+        return f"Final: answer[{calcs[-1]}]"
+    if results:
+        return f"calc[{results[-1][1]}*{task.group(2)}]"
+    return f"I will look it up. search[{task.group(1)}]"
+
+
+def test_agents_simulate_with_a_served_agent_is_cached(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("llmcause.agents")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with LoopbackServer(responder=_tool_agent) as server:
+        argv = ["agents", "simulate", "-n", "4", "--env", "tool_use", "--agent", f"openai:agent@{server.base_url}",
+                "--out", tmp_path / "traces.jsonl", "--store", tmp_path / "runs.db"]
+        doc, _ = _json(capsys, argv)
+        made = server.requests
+        assert made > 0 and doc["calls"]["done"] == made and doc["calls"]["failed"] == 0
+        first = (tmp_path / "traces.jsonl").read_text()
+        assert "search[" in first and "answer[" in first
+        again, _ = _json(capsys, argv)
+        assert server.requests == made and again["calls"]["cached"] == made
+        assert (tmp_path / "traces.jsonl").read_text() == first
+        assert again["estimates"] == doc["estimates"]
+    for f in tmp_path.iterdir():
+        assert KEY.encode() not in f.read_bytes()
