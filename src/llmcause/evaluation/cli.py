@@ -47,6 +47,14 @@ class PlanMethod(str, Enum):
     ppi = "ppi"
 
 
+class InputFormat(str, Enum):
+    auto = "auto"
+    table = "table"
+    inspect = "inspect"
+    mt_bench = "mt-bench"
+    stata = "stata"
+
+
 @app.command("judge")
 def judge_command(
     data: Annotated[str, typer.Argument(help="CSV, TSV, JSONL, JSON or Parquet file, one row per judged response.")],
@@ -69,6 +77,13 @@ def judge_command(
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge mean beside the "
                                         "chosen method.")] = True,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
+    fmt: Annotated[InputFormat, typer.Option("--format", help="auto: recognised from the file (an inspect-ai "
+                   ".eval/.json log, FastChat MT-Bench judgments, a Stata .dta file, else a table); or name one. "
+                   "inspect logs give columns model, task, sample_id, epoch, scorer, score.")] = InputFormat.auto,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="A second file holding the --label column, "
+                      "joined to the scores by --on.")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", help="The id column shared by the scores and --labels.")]
+    = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -81,7 +96,13 @@ def judge_command(
     check_output_path(report, "--report")
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
-    df = read_table(data)
+    from ..formats import join_labels, read_any
+
+    if (labels is None) != (on is None):
+        raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
+    df = read_any(data, fmt.value)
+    if labels is not None:
+        df = join_labels(df, labels, on, label)
     with data_errors(df):
         table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
                             covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
