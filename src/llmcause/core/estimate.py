@@ -220,7 +220,8 @@ class EstimateTable(Sequence[Estimate]):
         import matplotlib.pyplot as plt
 
         methods = _unique(e.method for e in self._estimates if e.method != "naive")
-        colour = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+        palette = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]  # red (C3) is the truth's, grey (C7) naive's
+        colour = {m: palette[i % len(palette)] for i, m in enumerate(methods)}
         colour["naive"] = "0.55"
         panels = [self._estimates] if ax is not None else _panels(self._estimates)
         sizes = [len(_plot_rows(p)) for p in panels]
