@@ -94,12 +94,15 @@ def ate_command(
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds.")] = 5,
     learner: Annotated[Learner, typer.Option(help="Nuisance models: linear (ridge + logistic) or boosting "
                                                   "(histogram gradient boosting).")] = Learner.linear,
-    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip].")] = 0.01,
+    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip] (att: only above 1-clip).")] = 0.01,
     level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
     sensitivity: Annotated[float, typer.Option(min=0.0, max=0.99, help="aipw: bound the effect under an unmeasured "
                                                "confounder explaining this share of the residual variation of both "
                                                "outcome and treatment.")] = 0.03,
+    refute: Annotated[bool, typer.Option("--refute", help="Add refutation tests that refit everything: placebo "
+                                                          "treatment, random common cause, data subset, dummy "
+                                                          "outcome.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")] = None,
 ) -> None:
@@ -109,7 +112,7 @@ def ate_command(
     """
     from .core.ate import aipw, difference_in_means, ipw, regression_adjustment
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     df = read_table(data)
     cov_names = parse_list(covariates, "--covariates")
     wanted = [treatment, outcome, *cov_names, *([cluster] if cluster else [])]
@@ -159,11 +162,33 @@ def ate_command(
             else:
                 est = regression_adjustment(y, a, X, estimand=estimand.value, cluster=clusters, level=level)
             estimates = [est, naive]
+        notes = _overlap_notes(estimates[0])
+        if refute:
+            from .core.refute import refute as run_refuters
+
+            def refit(y_, a_, X_, cluster_, seed_):
+                if method == Method.dim:
+                    return difference_in_means(y_, a_, cluster=cluster_, level=level)
+                if method == Method.ra:
+                    return regression_adjustment(y_, a_, X_, estimand=estimand.value, cluster=cluster_, level=level)
+                out_m, ps_m = _learners(learner, y_)
+                if method == Method.ipw:
+                    return ipw(y_, a_, X_, estimand=estimand.value, propensity_model=ps_m, n_folds=folds,
+                               cluster=cluster_, clip=clip, seed=seed_, level=level)
+                return aipw(y_, a_, X_, estimand=estimand.value, outcome_model=out_m, propensity_model=ps_m,
+                            n_folds=folds, cluster=cluster_, clip=clip, seed=seed_, level=level,
+                            sensitivity_cf=None)
+
+            X_ref = X if method != Method.dim else y[:, None][:, :0]  # no covariates: an n x 0 matrix
+            refuted = run_refuters(refit, y, a, X_ref, estimates[0], cluster=clusters, seed=seed)
+            estimates = [*estimates, *refuted]
+            notes += [f"{r.name}: {'passes' if r.diagnostics['passes'] else 'FAILS'} ({r.diagnostics['check']}; "
+                      f"estimate {r.estimate:.4g}, CI [{r.ci_low:.4g}, {r.ci_high:.4g}])" for r in refuted]
     from .core.estimate import EstimateTable
 
     table = EstimateTable(estimates)
     emit(table, command="ate", as_json=json_out, report=report,
-         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=_overlap_notes(estimates[0]))
+         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=notes)
 
 
 def _overlap_notes(est) -> list[str]:
@@ -171,7 +196,8 @@ def _overlap_notes(est) -> list[str]:
     if "propensity_min" not in d:
         return []
     notes = [f"overlap: propensity {d['propensity_min']:.3f} to {d['propensity_max']:.3f}, "
-             f"{d['share_clipped']:.2%} clipped at {d['clip']:g}; effective sample size "
+             f"{d.get('n_clipped', 0)} ({d['share_clipped']:.2%}) clipped at {d['clip']:g} "
+             f"({d.get('clip_rule', 'both ends')}); effective sample size "
              f"{d['ess_treated']:.0f} of {d['n_treated']} treated, {d['ess_control']:.0f} of {d['n_control']} control"]
     if "max_abs_smd_before" in d:
         notes.append(f"balance: largest |standardized mean difference| {d['max_abs_smd_before']:.2f} before "
@@ -182,6 +208,11 @@ def _overlap_notes(est) -> list[str]:
                      f"outcome and treatment could move the estimate to [{s['theta_lower']:.3g}, "
                      f"{s['theta_upper']:.3g}] (CI [{s['ci_lower']:.3g}, {s['ci_upper']:.3g}]); explaining it away "
                      f"takes {s['rv']:.1%} (robustness value; {s['rva']:.1%} to make the CI include 0)")
+    ev = d.get("evalue")
+    if ev:
+        notes.append(f"E-value: risk ratio {ev['rr']:.3g} (CI [{ev['rr_ci'][0]:.3g}, {ev['rr_ci'][1]:.3g}]); a hidden "
+                     f"confounder associated with both treatment and outcome by a risk ratio of {ev['evalue_rr']:.3g} "
+                     f"could explain it away ({ev['evalue_rr_ci']:.3g} to move the CI to 1)")
     return notes
 
 
@@ -193,6 +224,15 @@ def _learners(learner: Learner, y):
     if learner == Learner.linear:
         return default_outcome_model(), default_propensity_model()
     return HistGradientBoostingRegressor(random_state=0), HistGradientBoostingClassifier(random_state=0)
+
+
+def _mount_sensitivity() -> None:
+    from .sensitivity_cli import sensitivity_command
+
+    app.command("sensitivity")(sensitivity_command)
+
+
+_mount_sensitivity()
 
 
 @app.command("tour")

@@ -105,19 +105,20 @@ def stdout_console():
             super().print(*(fit_table(o, self) if isinstance(o, Table) else o for o in objects), **kwargs)
 
     # On a terminal rich uses its width; piped output gets a fixed, wide table instead of 80 columns.
-    return _FittingConsole(soft_wrap=False, width=output_width(), quiet=is_quiet())
+    # Names in tables and lines are the user's data: never read as markup ("[/oops]") or emoji codes (":x:").
+    return _FittingConsole(soft_wrap=False, width=output_width(), quiet=is_quiet(), markup=False, emoji=False)
 
 
 def print_warnings(warnings: Iterable[str]) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.text import Text
 
     if is_quiet():
         return
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False, emoji=False, highlight=False)
     for w in warnings:
-        # One line per warning (no wrapping), so logs and grep keep each one whole.
-        console.print(f"[yellow]warning:[/yellow] {escape(str(w))}", soft_wrap=True)
+        # One line per warning (no wrapping), so logs and grep keep each one whole; the text is plain data.
+        console.print(Text.assemble(("warning:", "yellow"), " ", str(w)), soft_wrap=True)
 
 
 def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, report: str | Path | None = None,

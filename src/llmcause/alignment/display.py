@@ -57,7 +57,7 @@ def elo_figure(study):
                     board[f"elo_{label}_high"] - board[f"elo_{label}"]], fmt="o", color=color,
                     label="plain BT" if label == "bt" else "style-controlled")
     ax.set_yticks(ys)
-    ax.set_yticklabels(board["model"])
+    ax.set_yticklabels([str(m) for m in board["model"]], parse_math=False)
     ax.set_xlabel("Elo-scale strength with CI")
     ax.legend(loc="best")
     fig.tight_layout()

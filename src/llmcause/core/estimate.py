@@ -185,9 +185,11 @@ class EstimateTable(Sequence[Estimate]):
     def rich_table(self, title: str | None = None, digits: int = 4):
         """A `rich.table.Table` for the terminal."""
         from rich.table import Table
+        from rich.text import Text
 
+        # Names, estimands and methods are data: Text cells are never parsed as markup ("model[v2]" stays whole).
         show_ci = any(math.isfinite(e.ci_low) for e in self._estimates)
-        table = Table(title=title, show_lines=False)
+        table = Table(title=None if title is None else Text(str(title)), show_lines=False)
         table.add_column("name", overflow="fold")  # a long name wraps in its cell, never cut
         for col, justify in (("estimand", "left"), ("method", "left"), ("estimate", "right"), ("se", "right")):
             table.add_column(col, justify=justify, overflow="fold", no_wrap=justify == "right")
@@ -199,7 +201,7 @@ class EstimateTable(Sequence[Estimate]):
             if show_ci:
                 row.append(f"[{_fmt(e.ci_low, digits - 1)}, {_fmt(e.ci_high, digits - 1)}]")
             row.append(str(e.n))
-            table.add_row(*row, style=None)
+            table.add_row(*[Text(cell) for cell in row], style=None)
         return table
 
     def plot(self, ax=None, truth: Mapping[str, float] | None = None, title: str | None = None):
@@ -235,14 +237,17 @@ class EstimateTable(Sequence[Estimate]):
         for panel_ax, panel in zip(axes, panels):
             _forest(panel_ax, panel, truth, colour, shown)
             if len(panels) > 1:
-                panel_ax.set_title(str(panel[0].estimand), fontsize="medium", loc="left")
+                panel_ax.set_title(str(panel[0].estimand), fontsize="medium", loc="left", parse_math=False)
         if len(shown) > 1 or "truth" in shown:
             order = [k for k in [*methods, "naive", "naive (no interval)", "truth"] if k in shown]
             last = axes[-1]
-            last.legend([shown[k] for k in order], order, loc="upper center", ncol=min(len(order), 4), frameon=False,
-                        fontsize="small", bbox_to_anchor=(0.5, -0.16 - 0.5 / (len(_plot_rows(panels[-1])) + 2)))
+            legend = last.legend([shown[k] for k in order], order, loc="upper center", ncol=min(len(order), 4),
+                                 frameon=False, fontsize="small",
+                                 bbox_to_anchor=(0.5, -0.16 - 0.5 / (len(_plot_rows(panels[-1])) + 2)))
+            for text in legend.get_texts():
+                text.set_parse_math(False)
         if title:
-            axes[0].figure.suptitle(title)
+            axes[0].figure.suptitle(title, parse_math=False)
         axes[0].figure.tight_layout()
         return axes[0]
 
@@ -271,7 +276,8 @@ def _forest(ax, estimates: Sequence[Estimate], truth, colour: Mapping[str, str],
                 shown.setdefault("truth", cross)
                 marked = True
     ax.set_yticks(np.arange(n)[::-1])
-    ax.set_yticklabels([label for label, _ in rows])
+    # User names are drawn as written, never as mathtext ("gpt-4o ($5/M)", "$\\frac{$").
+    ax.set_yticklabels([label for label, _ in rows], parse_math=False)
     ax.set_ylim(-0.7, n - 0.3)
     ax.axvline(0.0, color="0.85", lw=1, zorder=0)
     ax.set_xlabel("estimate with confidence interval")

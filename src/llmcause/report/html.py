@@ -47,10 +47,26 @@ class ReportSection:
     notes: Sequence[str] = field(default_factory=tuple)
 
 
+def literal_text(fig) -> None:
+    """Draw every text of ``fig`` as written: no mathtext, no TeX (labels hold user names such as "$5/M")."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+        text.set_usetex(False)
+
+
 def figure_to_data_uri(fig) -> str:
-    """A matplotlib figure as a PNG data URI (no metadata, so the bytes are reproducible)."""
+    """A matplotlib figure as a PNG data URI (no metadata, so the bytes are reproducible).
+
+    Text is drawn literally (see `literal_text`), also for tick labels made while drawing.
+    """
+    import matplotlib
+
+    literal_text(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        fig.savefig(buf, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
