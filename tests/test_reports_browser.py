@@ -77,6 +77,15 @@ def reports(tmp_path_factory, world_frame_module):
     _cli(["routing", "evaluate", log, "--action", "model", "--reward", "correct", "--propensity", "propensity",
           "--costs", "mixtral-8x7b=0.1,gpt-4-1106=1", "--features", "dataset", "--policy", "always:gpt-4-1106",
           "--policy", "always:mixtral-8x7b", "--report", out["routing"]])
+    from llmcause.pretraining.simulate import past_runs
+
+    past = d / "past.csv"
+    past_runs(300, seed=11).table.to_csv(past, index=False)
+    out["pretraining"] = d / "pretraining.html"
+    _cli(["pretraining", "effects", past, "--confounders", "log_params,log_tokens", "--treatment", "w:code",
+          "--losses", "bpb:math", "--report", out["pretraining"]])
+    out["agents"] = d / "agents.html"
+    _cli(["agents", "mediate", "--world", "tool_use", "-n", "300", "--report", out["agents"]])
     # a table with known truth, as the tour writes it (truth marks and their legend)
     rows = [Estimate(name=name, estimand="ATE", method=m, estimate=v, se=0.05, ci_low=v - 0.1, ci_high=v + 0.1,
                      n=500) for name, m, v in ((XSS, "aipw", 1.0), (XSS, "naive", 1.6), ("tool use", "aipw", 0.08))]
@@ -100,7 +109,7 @@ def browser():
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("stage", ["ate", "alignment", "evaluation", "routing", "truth"])
+@pytest.mark.parametrize("stage", ["ate", "alignment", "evaluation", "routing", "pretraining", "agents", "truth"])
 def test_report_reads_well_in_a_browser(reports, browser, tmp_path, stage, width):
     shot = tmp_path / f"{stage}-{width}.png"
     facts = browser.open_page(reports[stage], width=width, screenshot=shot)
