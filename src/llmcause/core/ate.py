@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from .crossfit import crossfit_predict, crossfit_proba, fold_ids, median_aggregate
 from .diagnostics import clip_propensity, overlap_report
 from .estimate import Estimate
+from .evalue import binary_outcome_evalues
 from .inference import estimate_from_influence, wald_interval
 from .sensitivity import ate_riesz_terms, sensitivity_summary
 
@@ -208,6 +209,8 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     ``sensitivity_cf`` is None, ``sensitivity``: omitted-variable-bias bounds
     for a confounder of strength cf_y = cf_d = ``sensitivity_cf`` and the
     robustness values RV and RVa (`core.sensitivity`; from the first split).
+    For a 0/1 outcome the diagnostics also hold ``evalue``: the adjusted
+    risk and odds ratios with intervals and their E-values (`core.evalue`).
     """
     _check_estimand(estimand)
     y, a = _check_y_a(y, a)
@@ -240,6 +243,9 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     diag.update(_potential_outcome_means(y, a, mu0, mu1, e, estimand))
     diag.update({"n_folds": int(np.unique(folds).shape[0]) if folds is not None else n_folds, "n_rep": n_rep,
                  "outcome_model": type(out_model).__name__, "propensity_model": type(ps_model).__name__})
+    if np.all((y == 0) | (y == 1)):
+        diag["evalue"] = binary_outcome_evalues(*_risk_influence(y, a, mu0, mu1, e, estimand), level=level,
+                                                cluster=cluster)
     if sensitivity_cf is not None:
         terms = ate_riesz_terms(y, a, mu0, mu1, e, estimand)
         diag["sensitivity"] = sensitivity_summary(thetas[0], psis[0], *terms, cf=sensitivity_cf, level=level,
@@ -266,6 +272,20 @@ def _potential_outcome_means(y, a, mu0, mu1, e, estimand: str) -> dict:
     y1 = float(y[a == 1].mean())
     s0 = a * mu0 + (1 - a) * e * (y - mu0) / (1 - e)
     return {"mean_outcome_treated": y1, "mean_outcome_control": float(s0.sum() / (p * y.shape[0]))}
+
+
+def _risk_influence(y, a, mu0, mu1, e, estimand: str):
+    """(p̂₁, p̂₀, ψ₁, ψ₀): AIPW risks under treatment and control (of everyone, or of the treated) with influence values."""
+    if estimand == "ate":
+        phi1 = mu1 + a * (y - mu1) / e
+        phi0 = mu0 + (1 - a) * (y - mu0) / (1 - e)
+        p1, p0 = float(phi1.mean()), float(phi0.mean())
+        return p1, p0, phi1 - p1, phi0 - p0
+    p = a.mean()
+    p1 = float(y[a == 1].mean())
+    s0 = a * mu0 + (1 - a) * e * (y - mu0) / (1 - e)
+    p0 = float(s0.sum() / a.sum())
+    return p1, p0, a * (y - p1) / p, (s0 - a * p0) / p
 
 
 # --------------------------------------------------------------------------- checks
