@@ -72,3 +72,19 @@ def test_quiet_does_not_stick_to_the_next_command(capsys, world_csv):
     _run(capsys, ["-q", "ate", world_csv, "-t", "treated", "-y", "outcome", "--method", "dim"])
     code, out, _ = _run(capsys, ["ate", world_csv, "-t", "treated", "-y", "outcome", "--method", "dim"])
     assert code == 0 and "┃" in out and not np.isnan(len(out))
+
+
+def test_counting_fits_changes_no_number_and_counts_every_fold_fit():
+    from llmcause.core.ate import aipw, default_outcome_model, default_propensity_model
+    from llmcause.core.simulate import confounded_world
+    from llmcause.progress import counting_fits
+
+    df = confounded_world(600, seed=1).to_frame()
+    X = df[[c for c in df.columns if c.startswith("x")]].to_numpy()
+    y, a = df["outcome"].to_numpy(), df["treated"].to_numpy()
+    steps = []
+    bare = aipw(y, a, X, n_folds=3)
+    counted = aipw(y, a, X, n_folds=3, outcome_model=counting_fits(default_outcome_model(), steps.append),
+                   propensity_model=counting_fits(default_propensity_model(), steps.append))
+    assert (counted.estimate, counted.se) == (bare.estimate, bare.se) and len(steps) == 9
+    assert counted.diagnostics["outcome_model"] == bare.diagnostics["outcome_model"] == "Ridge"

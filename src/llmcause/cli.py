@@ -18,7 +18,8 @@ import typer
 from typing_extensions import Annotated
 
 from . import __version__
-from .clikit import data_errors, emit, is_quiet, print_estimates, print_warnings, set_quiet, stdout_console
+from .clikit import data_errors, emit, is_quiet, print_estimates, print_warnings, report_details, set_argv, set_quiet, \
+    stdout_console
 from .io import DataError, binary_column, check_output_path, covariate_matrix, label_column, numeric_column, \
     parse_list, read_table, require_columns
 from .tour import STAGES
@@ -138,12 +139,19 @@ def ate_command(
                                 f"least {need}" + (" (lower --folds)" if method != Method.ra else ""))
         if clusters is not None and len(set(clusters)) < folds:
             raise DataError(f"{src}: column {cluster!r} has {len(set(clusters))} clusters, fewer than --folds {folds}")
-    with data_errors(src):
+    from .progress import counting_fits, progress, progress_enabled
+
+    fits = {Method.aipw: 3 * folds, Method.ipw: folds}.get(method, 0)  # per fold: two outcome fits, one propensity
+    with data_errors(src), progress(fits or None, f"ate: {fits} cross-fitted model fits",
+                                    enabled=fits > 0 and progress_enabled(json_out)) as advance:
         naive = difference_in_means(y, a, cluster=clusters, level=level)
         if method == Method.dim:
             estimates = [naive]
         else:
             outcome_model, propensity_model = _learners(learner, y)
+            if fits and progress_enabled(json_out):
+                outcome_model, propensity_model = counting_fits(outcome_model, advance), \
+                    counting_fits(propensity_model, advance)
             if method == Method.aipw:
                 est = aipw(y, a, X, estimand=estimand.value, outcome_model=outcome_model,
                            propensity_model=propensity_model, n_folds=folds, cluster=clusters, clip=clip,
@@ -253,7 +261,7 @@ def tour_command(
     if report is not None:
         from .report import write_report
 
-        write_report(report, table, title="llmcause tour", command="llmcause " + " ".join(sys.argv[1:]), truth=truth)
+        write_report(report, table, title="llmcause tour", truth=truth, **report_details(report))
     if is_quiet():
         print_estimates(table)
         return
@@ -282,6 +290,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code (no sys.exit), for tests and `main`."""
     command = typer.main.get_command(app)
     argv = _hoist_quiet(list(sys.argv[1:] if argv is None else argv))
+    set_argv([a for a in argv if a not in ("--quiet", "-q")])
     try:
         result = command.main(args=argv, prog_name="llmcause", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0

@@ -29,7 +29,7 @@ LevelOption = Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence
 SeedOption = Annotated[int, typer.Option(help="Seed for folds, bootstraps and draws.")]
 
 
-_state = {"quiet": False}  # `llmcause --quiet`: print the estimates and nothing else
+_state: dict = {"quiet": False, "argv": None}  # set by `cli.run`: --quiet, and the arguments it was given
 
 
 def set_quiet(flag: bool) -> None:
@@ -38,6 +38,31 @@ def set_quiet(flag: bool) -> None:
 
 def is_quiet() -> bool:
     return _state["quiet"]
+
+
+def set_argv(argv: list[str]) -> None:
+    _state["argv"] = list(argv)
+
+
+def report_details(report: str | Path | None = None) -> dict:
+    """The report header's facts: the command line, the input files it names, and the time (UTC).
+
+    The time honours $SOURCE_DATE_EPOCH, so that a rerun can give the same bytes.
+    """
+    import shlex
+    from datetime import datetime, timezone
+
+    argv = _state["argv"] if _state["argv"] is not None else sys.argv[1:]
+    values = [a.split("=", 1)[1] if a.startswith("--") and "=" in a else a for a in argv]
+    out = Path(report).resolve() if report is not None else None
+    inputs = []
+    for v in values:
+        if v and not v.startswith("-") and Path(v).is_file() and Path(v).resolve() != out and v not in inputs:
+            inputs.append(v)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch.isdigit() else datetime.now(timezone.utc)
+    return {"command": "llmcause " + shlex.join(argv), "inputs": inputs,
+            "created": when.strftime("%Y-%m-%d %H:%M:%S UTC")}
 
 
 def output_width() -> int | None:
@@ -109,8 +134,11 @@ def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, repor
     if report is not None:
         from .report import write_report
 
-        cmdline = "llmcause " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_report(report, table, title=title, command=cmdline, sections=list(sections), truth=truth, intro=intro)
+        details = report_details(report)
+        if argv is not None:
+            details["command"] = "llmcause " + " ".join(argv)
+        write_report(report, table, title=title, sections=list(sections), truth=truth, intro=intro,
+                     notes=list(notes), **details)
     if as_json:
         sys.stdout.write(table.to_json(command) + "\n")
         sys.stdout.flush()

@@ -53,6 +53,10 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
         raise DataError(f"{label}: permission denied")
     if path.stat().st_size == 0:
         raise DataError(f"{label}: the file is empty")
+    if path.suffix.lower() == ".dta":  # Stata, as classic causal data sets ship
+        from .formats import read_stata
+
+        return read_stata(path) if name is None else read_table(read_stata(path), name=name)
     fmt = _format_of(path, label)
     try:
         if fmt == "csv":

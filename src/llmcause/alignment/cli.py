@@ -104,12 +104,10 @@ def _output(table, *, command: str, as_json: bool, report, title: str, printer, 
         emit(table, command=command, as_json=True, report=report, title=title, sections=sections)
         return
     if report is not None:
-        import sys
-
+        from ..clikit import report_details
         from ..report import write_report
 
-        write_report(report, table, title=title, command="llmcause " + " ".join(sys.argv[1:]),
-                     sections=list(sections))
+        write_report(report, table, title=title, sections=list(sections), **report_details(report))
     from ..clikit import is_quiet, print_estimates
 
     if is_quiet():

@@ -61,6 +61,14 @@ class PlanMethod(str, Enum):
     ppi = "ppi"
 
 
+class InputFormat(str, Enum):
+    auto = "auto"
+    table = "table"
+    inspect = "inspect"
+    mt_bench = "mt-bench"
+    stata = "stata"
+
+
 @app.command("judge")
 def judge_command(
     data: Annotated[str, typer.Argument(help="CSV, TSV, JSONL, JSON or Parquet file, one row per judged response.")],
@@ -91,6 +99,13 @@ def judge_command(
     windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of labelled rows).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted offset, in windows.")] = 1.0,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
+    fmt: Annotated[InputFormat, typer.Option("--format", help="auto: recognised from the file (an inspect-ai "
+                   ".eval/.json log, FastChat MT-Bench judgments, a Stata .dta file, else a table); or name one. "
+                   "inspect logs give columns model, task, sample_id, epoch, scorer, score.")] = InputFormat.auto,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="A second file holding the --label column, "
+                      "joined to the scores by --on.")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", help="The id column shared by the scores and --labels.")]
+    = None,
     engine: EngineOption = None,
     address: AddressOption = None,
     sample_rows: Annotated[int, typer.Option("--sample-rows", min=10, help="Out of core: the calibration is learnt "
@@ -123,11 +138,16 @@ def judge_command(
     from .compare import compare_groups, rank_frame, rank_groups
     from .means import judge_means
 
-    check_output_path(report, "--report", inputs=[data])
+    check_output_path(report, "--report", inputs=[data, *([labels] if labels else [])])
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
+    if (labels is None) != (on is None):
+        raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
     streamed = engine is not None or is_dataset_path(data)
     if streamed:
+        if labels is not None or fmt != InputFormat.auto:
+            raise DataError("--labels and --format are available in memory only (read a single file without "
+                            "--engine)")
         if cov:
             raise DataError("--covariates is available in memory only (read a single file without --engine)")
         if target is not None or time is not None:
@@ -142,7 +162,11 @@ def judge_command(
                                 level=level, seed=seed, engine=(engine or Engine.local).value, address=address,
                                 sample_rows=sample_rows, as_json=json_out)
     else:
-        df = read_table(data)
+        from ..formats import join_labels, read_any
+
+        df = read_any(data, fmt.value)
+        if labels is not None:
+            df = join_labels(df, labels, on, label)
     calls, scoring_notes, scoring_warnings = None, [], []
     if judge_model is not None:
         from ..progress import progress_enabled
