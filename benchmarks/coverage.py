@@ -175,11 +175,11 @@ def verdict(row: dict) -> str:
     return "borderline (within 2 MC errors)" if near else "OUTSIDE, not flagged"
 
 
-def markdown(rows: list[dict], reps: int, quick: bool) -> str:
+def markdown(rows: list[dict], reps: int, options: str = "") -> str:
     lines = ["# Coverage of llmcause's intervals", "",
              f"Nominal level {LEVEL:.0%}; {reps} replications per row (seeds 0..{reps - 1}); "
-             f"{'quick run' if quick else 'full run'} of `python benchmarks/coverage.py"
-             f"{' --quick' if quick else f' --reps {reps}'}`. Coverage ± its Monte-Carlo standard error; width is "
+             f"run by `{' '.join(['python benchmarks/coverage.py', *options.split()])}`. "
+             "Coverage ± its Monte-Carlo standard error; width is "
              "the mean interval width; warned is the share of replications whose estimate carried a run-time "
              f"warning. Band: {BAND[0]:.0%}-{BAND[1]:.0%}.", "",
              "| stage | estimator | setting | intervals | coverage ± MC se | mean width | warned | verdict |",
@@ -199,7 +199,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="few replications and small worlds (a few minutes)")
     parser.add_argument("--reps", type=int, default=None, help="replications per row (default 500; quick 40)")
     parser.add_argument("--stages", default="engine,evaluation,routing")
+    parser.add_argument("--match", default=None, help="only rows whose estimator or setting contains this text")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
+    parser.add_argument("--append", action="store_true", help="add the table to --out as a further section")
     args = parser.parse_args(argv)
     reps = args.reps or (40 if args.quick else 500)
     n_engine, n_prompts, n_routing = (600, 800, 1000) if args.quick else (2000, 2000, 3000)
@@ -208,12 +210,17 @@ def main(argv=None) -> int:
     rows = []
     for stage in args.stages.split(","):
         for case in builders[stage]():
+            if args.match and args.match not in case.estimator and args.match not in case.setting:
+                continue
             row = run_case(case, reps)
             rows.append(row)
             print(f"{row['stage']:<10} {row['estimator']:<22} {row['setting']:<62} "
                   f"{row['coverage']:.3f} ± {row['mc_se']:.3f}  width {row['width']:.4g}  warned {row['warned']:.0%}  "
                   f"{verdict(row)}  ({row['seconds']:.0f} s)", flush=True)
-    text = markdown(rows, reps, args.quick)
+    text = markdown(rows, reps, " ".join(sys.argv[1:] if argv is None else argv))
+    if args.out and args.append and args.out.exists():
+        text = args.out.read_text(encoding="utf-8") + "\n" + text.replace("# Coverage of llmcause's intervals",
+                                                                         "## Further run", 1)
     if args.out:
         tmp = args.out.with_name(f".{args.out.name}.tmp")
         tmp.write_text(text, encoding="utf-8")

@@ -103,7 +103,8 @@ def overlap_report(
         warnings.append(
             f"poor overlap: {diag['share_clipped']:.1%} of propensities lay outside [{clip:g}, {1 - clip:g}] "
             f"and were clipped (range {diag['propensity_min']:.3g} to {diag['propensity_max']:.3g}); "
-            "estimates there lean on the outcome model"
+            "estimates there lean on the outcome model, and intervals can cover well below their level "
+            "(COVERAGE.md, poor overlap)"
         )
     for arm, frac, ess in (("treated", diag["ess_treated_fraction"], ess1), ("control", diag["ess_control_fraction"], ess0)):
         if estimand == "att" and arm == "treated":
@@ -111,7 +112,8 @@ def overlap_report(
         if frac < ESS_ALARM:
             warnings.append(
                 f"poor overlap: the {arm} arm's effective sample size after weighting is {ess:.0f} "
-                f"({frac:.1%} of its rows); a few rows carry the estimate"
+                f"({frac:.1%} of its rows); a few rows carry the estimate, and intervals can cover well below "
+                "their level (COVERAGE.md, poor overlap)"
             )
     if X is not None:
         X = np.asarray(X, dtype=float)
