@@ -222,3 +222,28 @@ def test_same_seed_same_output_and_input_untouched(log_csv, capsys):
                    features=["difficulty", "topic"])
     evaluate_policies(log, ["column:cheap_router"])
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_time_may_also_be_a_feature_of_the_nuisances(log_csv, capsys):
+    """--time t with t among --features: the outcome and propensity models see time (they follow the drift)."""
+    from llmcause.routing.logs import read_log
+
+    log = read_log(pd.read_csv(log_csv), action="model", reward="quality", features=["difficulty", "time"],
+                   time="time")
+    assert log.X.shape[1] == 2
+    assert np.corrcoef(log.X[:, 1], log.time)[0, 1] > 0.999
+    doc = _json(capsys, ["routing", "evaluate", str(log_csv), "--action", "model", "--reward", "quality",
+                         "--propensity", "propensity", "--features", "difficulty,length,topic,time",
+                         "--policy", "always:medium", "--time", "time", "--windows", "3", "--json"])
+    assert "always:medium [window 3/3]" in {e["name"] for e in doc["estimates"]}
+
+
+def test_a_date_time_column_cannot_be_a_feature(tmp_path, capsys):
+    frame = synthetic_world(300, seed=1).frame
+    frame["when"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(frame["time"] * 30, unit="D")
+    path = tmp_path / "dated.csv"
+    frame.to_csv(path, index=False)
+    code = run(["routing", "evaluate", str(path), "--action", "model", "--reward", "quality", "--propensity",
+                "propensity", "--features", "difficulty,when", "--time", "when", "--policy", "always:small"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'when'" in err and "numeric" in err and "Traceback" not in err

@@ -15,14 +15,17 @@ import math
 from enum import Enum
 from typing import Optional
 
-import numpy as np
-import pandas as pd
 import typer
 from typing_extensions import Annotated
+
+from ._lazy import lazy_module
 
 from .clikit import JsonOption, ReportOption, SeedOption, data_errors, emit
 from .io import DataError, check_output_path, covariate_matrix, numeric_column, parse_list, read_table, \
     require_columns, source_of
+
+np = lazy_module("numpy")  # imported on first use: `llmcause --help` starts without it
+pd = lazy_module("pandas")
 
 
 class SensitivityModel(str, Enum):

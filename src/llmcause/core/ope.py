@@ -635,3 +635,7 @@ def _el_bound(w, r, c, threshold, w_min, w_max) -> float:
         mu *= 1e-3
     s = z[0] + z[1] * w - wr
     return float(z[0] + z[1] - n * np.exp((threshold + np.sum(c * np.log(s))) / n))
+
+
+# Sequential (per-decision) estimators live in their own module; importable from here too.
+from .sequential_ope import SEQUENTIAL_METHODS, sequential_ope, weight_diagnostics  # noqa: E402,F401

@@ -9,7 +9,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
-from ..io import DataError, check_output_path, parse_list
+from ..io import DataError, check_output_path, check_outputs, parse_list
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -44,6 +44,11 @@ def _read(data, action, reward, propensity, cost, costs, features, text, time=No
         raise DataError("without --propensity the logging propensities must be estimated from --features or --text; "
                         "give one of them")
     return log
+
+
+def _policy_files(policies: List[str]) -> list[str]:
+    """The router files that ``file:PATH`` policies read (so no output may replace them)."""
+    return [p[len("file:"):] for p in policies if p.startswith("file:")]
 
 
 def _check_learner(learner: str) -> str:
@@ -84,6 +89,11 @@ def evaluate_command(
                                                    "if the logged propensities were off by up to this factor in "
                                                    "odds (marginal sensitivity model), and the factor at which "
                                                    "the comparison with the logging router flips.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="Table of target prompts (e.g. next month's "
+                                                  "traffic) with the --covariates columns: adds each policy's value "
+                                                  "transported to them.")] = None,
+    covariates: Annotated[Optional[str], typer.Option("--covariates", help="Comma-separated columns shared by the "
+                                                      "log and --target that describe a prompt.")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False, report: ReportOption = None,
@@ -93,12 +103,15 @@ def evaluate_command(
     from .drift import drift_study
     from .evaluate import evaluate_policies, fit_nuisances
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data, *_policy_files(policy)])
     methods = _methods(method)
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed)
     if lam is not None and not log.has_cost:
         raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
+    cov = parse_list(covariates, "--covariates") if covariates else []
+    if target is None and cov:
+        raise DataError("--covariates describes the --target rows; give --target TABLE")
     with data_errors(log.source):
         nuis = fit_nuisances(log, n_folds=folds, seed=seed, learner=learner)
         table = evaluate_policies(log, policy, methods=methods, lam=lam, level=level, nuisances=nuis,
@@ -107,6 +120,12 @@ def evaluate_command(
             estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
             table = table + drift_study(log, policy, n_windows=windows, half_life=half_life, estimands=estimands,
                                         lam=lam, level=level, nuisances=nuis)
+        if target is not None:
+            from .shift import transport_policies
+
+            estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
+            table = table + transport_policies(log, target, policy, covariates=cov, nuisances=nuis,
+                                               estimands=estimands, lam=lam, n_folds=folds, seed=seed, level=level)
     notes, sections = [], []
     if gamma is not None:
         from .msm import bound_estimates, bound_notes, bound_sections, msm_policy_bounds
@@ -137,8 +156,7 @@ def learn_command(
     """Learn a router that meets --budget, value it out of fold, and save it as JSON."""
     from .learn import study_router
 
-    check_output_path(report, "--report")
-    check_output_path(out, "--out")
+    check_outputs({"--report": report, "--out": out}, inputs=[data])
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
     if not log.has_cost:
@@ -169,7 +187,7 @@ def frontier_command(
     from ..report import ReportSection
     from .learn import default_budgets, frontier_figure, study_router
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
     if not log.has_cost:
@@ -211,7 +229,7 @@ def benefit_command(
     from ..report import ReportSection
     from .benefit import benefit_study, calibration_figure
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     _check_learner(learner)
     log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
     if baseline is not None and baseline not in log.models:
@@ -229,8 +247,10 @@ def benefit_command(
 
 @app.command("simulate")
 def simulate_command(
-    world: Annotated[str, typer.Argument(help="routellm (real GSM8K/MMLU outcomes of Mixtral and GPT-4) or "
-                                              "synthetic (three models, costs, drift).")],
+    world: Annotated[str, typer.Argument(help="routellm (real GSM8K/MMLU outcomes of Mixtral and GPT-4), "
+                                              "synthetic (three models, costs, drift) or traffic (the synthetic "
+                                              "world whose prompts keep getting harder, plus OUT_next.csv: the "
+                                              "next period's prompts).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the simulated log here (CSV).")],
     n: Annotated[int, typer.Option(min=100, help="Logged rows.")] = 4000,
     seed: SeedOption = 0,
@@ -242,11 +262,23 @@ def simulate_command(
     from .simulate import routellm_world, synthetic_world
 
     check_output_path(out, "--out")
-    if world not in ("routellm", "synthetic"):
-        raise DataError(f"unknown world {world!r}: use routellm or synthetic")
-    w = routellm_world(n, seed=seed) if world == "routellm" else synthetic_world(n, seed=seed)
-    write_text_atomic(out, w.frame.to_csv(index=False))
+    if world not in ("routellm", "synthetic", "traffic"):
+        raise DataError(f"unknown world {world!r}: use routellm, synthetic or traffic")
     truths = []
+    if world == "traffic":
+        from .simulate import future_traffic
+
+        w = synthetic_world(n, seed=seed, model_drift=0.0)
+        next_path = out.with_name(out.stem + "_next.csv")
+        check_output_path(next_path, "the next-period file")
+        upcoming, truth_next = future_traffic(w, n // 2, seed=seed)
+        write_text_atomic(next_path, upcoming.to_csv(index=False))
+        for m, v in truth_next.items():
+            truths.append(Estimate(name=f"always:{m}", estimand=f"quality on {next_path.name}", method="truth",
+                                   estimate=v, se=0.0, ci_low=v, ci_high=v, n=int(upcoming.shape[0])))
+    else:
+        w = routellm_world(n, seed=seed) if world == "routellm" else synthetic_world(n, seed=seed)
+    write_text_atomic(out, w.frame.to_csv(index=False))
     for m in w.models:
         q, c = w.always(m)
         for estimand, v in (("quality", q), ("cost", c)):

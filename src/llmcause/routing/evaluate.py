@@ -183,3 +183,12 @@ def policy_contrasts(estimates: Sequence[Estimate], labels: Sequence[str], metho
                     c = contrast(other, base, estimand=estimand, method=method)
                     out.append(c.with_(warnings=()))
     return out
+
+
+def policy_scores(log: RoutingLog, nuis: Nuisances, policy: str, lam: float | None) -> dict[str, np.ndarray]:
+    """estimand → per-row DR scores of one policy (their mean is its DR value)."""
+    table = outcome_table(log, nuis, lam)
+    pi = policy_matrix(parse_policy(policy), log)
+    rows_all = np.arange(log.n)
+    w = pi[rows_all, log.action] / nuis.propensity
+    return {e: np.einsum("ij,ij->i", pi, q) + w * (u - q[rows_all, log.action]) for e, (u, q) in table.items()}
