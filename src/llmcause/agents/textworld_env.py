@@ -17,6 +17,7 @@ usually walks back.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -70,6 +71,7 @@ class TextWorldEnv:
             _textworld()
             if TextWorldEnv._folder is None:
                 TextWorldEnv._folder = tempfile.mkdtemp(prefix="llmcause-textworld-")
+                atexit.register(shutil.rmtree, TextWorldEnv._folder, True)  # the games live as long as the process
             path = os.path.join(TextWorldEnv._folder, "game_{}_{}_{}_{}.z8".format(*key))
             w, n, q = self.options
             cmd = [_tw_make(), "custom", "--world-size", str(w), "--nb-objects", str(n), "--quest-length", str(q),
