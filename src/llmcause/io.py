@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
+from ._lazy import lazy_module
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -51,6 +53,10 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
         raise DataError(f"{label}: permission denied")
     if path.stat().st_size == 0:
         raise DataError(f"{label}: the file is empty")
+    if path.suffix.lower() == ".dta":  # Stata, as classic causal data sets ship
+        from .formats import read_stata
+
+        return read_stata(path) if name is None else read_table(read_stata(path), name=name)
     fmt = _format_of(path, label)
     try:
         if fmt == "csv":
@@ -216,6 +222,65 @@ def covariate_matrix(df: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarr
     return np.hstack(blocks), names
 
 
+def shared_covariates(source: pd.DataFrame, target: pd.DataFrame, columns: Sequence[str],
+                      option: str = "--covariates") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The same covariates from a source and a target table, encoded together (one-hot levels shared).
+
+    Each table is checked on its own first, so errors name its file, column and
+    row; a column that is numeric in one table must be numeric in the other.
+    """
+    columns = list(columns)
+    if not columns:
+        raise DataError(f"--target needs {option}: the columns that describe a row in both tables")
+    for df in (source, target):
+        require_columns(df, columns, option={c: option for c in columns})
+        if df.shape[0] == 0:
+            raise DataError(f"{source_of(df)}: the table has no rows")
+    for col in columns:
+        kinds = []
+        for df in (source, target):
+            covariate_matrix(df, [col])  # missing or infinite values, named by file and row
+            kinds.append(bool(pd.to_numeric(df[col], errors="coerce").notna().all()))
+        if kinds[0] != kinds[1]:
+            df = target if kinds[0] else source
+            i = int(np.flatnonzero(pd.to_numeric(df[col], errors="coerce").isna().to_numpy())[0])
+            raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {_show(df[col].iloc[i])} is not a "
+                            "number, but the column is numeric in the other table")
+    pooled = pd.concat([source[columns], target[columns]], ignore_index=True)
+    X, names = covariate_matrix(pooled, columns)
+    return X[:source.shape[0]], X[source.shape[0]:], names
+
+
+def time_column(df: pd.DataFrame, col: str) -> tuple[np.ndarray, bool]:
+    """A time column as float (seconds since the epoch for dates) and whether it held dates.
+
+    Every cell must be a number, or every cell a date; the first that is
+    neither is named by file, column and row.
+    """
+    require_columns(df, [col], option={col: "--time"})
+    raw = df[col]
+    missing = np.flatnonzero(raw.isna().to_numpy())
+    if missing.size:
+        raise DataError(f"{source_of(df)}: column {col!r}, row {int(missing[0]) + 1}: time is missing")
+    as_num = pd.to_numeric(raw, errors="coerce")
+    if as_num.notna().all():
+        return numeric_column(df, col), False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it cannot infer one date format
+        as_date = pd.to_datetime(raw, errors="coerce", utc=True)
+    bad = np.flatnonzero(as_date.isna().to_numpy())
+    if bad.size:
+        # name a cell that fails the reading most cells agree on (numbers or dates)
+        bad_num = np.flatnonzero(as_num.isna().to_numpy())
+        i = int(bad_num[0] if bad_num.size < bad.size else bad[0])
+        raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is neither a number nor "
+                        "a date")
+    seconds = (as_date - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=float), True
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a text file all at once: a temporary file in the same folder, then a rename."""
     path = Path(path)
@@ -228,11 +293,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
             tmp.unlink()
 
 
-def check_output_path(path: str | os.PathLike | None, option: str) -> None:
-    """Fail early (before any work) when an output file cannot be written."""
+def check_output_path(path: str | os.PathLike | None, option: str, inputs: Iterable = ()) -> None:
+    """Fail early (before any work) when an output file cannot be written or would replace an input.
+
+    ``inputs`` are the files the command reads (paths or other strings such
+    as ``example:arena``, which are ignored): writing over one of them is
+    refused, so a user's data is never replaced by a report.
+    """
     if path is None:
         return
     p = Path(path)
+    for source in inputs:
+        if source is not None and not isinstance(source, pd.DataFrame) and _same_file(p, source):
+            raise DataError(f"{option} {path}: is an input file of this command; choose another path")
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise DataError(f"{option} {path}: is a directory")
@@ -242,7 +315,37 @@ def check_output_path(path: str | os.PathLike | None, option: str) -> None:
         raise DataError(f"{option} {path}: folder {parent} is not writable")
 
 
+def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable = ()) -> None:
+    """`check_output_path` for each ``{option: path}``, and no two outputs the same file."""
+    inputs = list(inputs)
+    seen: list[tuple[str, Path]] = []
+    for option, path in outputs.items():
+        check_output_path(path, option, inputs)
+        if path is None:
+            continue
+        for other_option, other in seen:
+            if _same_path(Path(path), other):
+                raise DataError(f"{option} {path}: is also the path given to {other_option}; choose another path")
+        seen.append((option, Path(path)))
+
+
 # --------------------------------------------------------------------------- helpers
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (existing or not)."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _same_file(output: Path, source) -> bool:
+    """Whether ``output`` is the existing file ``source`` (through links, case-insensitive file systems, ...)."""
+    try:
+        src = Path(source)
+        return output.exists() and src.exists() and os.path.samefile(output, src)
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def _format_of(path: Path, label: str) -> str:

@@ -100,6 +100,7 @@ def tour_estimates(rows: Sequence[TourRow]) -> EstimateTable:
 def rich_tour_table(rows: Sequence[TourRow]):
     """The tour as one terminal table."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="llmcause tour: naive vs causal answers, against the truth", show_lines=True)
     table.add_column("stage")
@@ -113,8 +114,9 @@ def rich_tour_table(rows: Sequence[TourRow]):
         causal = f"{c.estimate:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}]\n{c.method}"
         naive = "—" if r.naive_value is None else f"{r.naive_value:.3f}"
         truth = "—" if r.truth is None else f"{r.truth:.3f}"
-        covered = "—" if r.covered is None else ("[green]yes[/green]" if r.covered else "[red]no[/red]")
+        covered = Text("—") if r.covered is None else (Text("yes", "green") if r.covered else Text("no", "red"))
         if r.broken_assumption and r.covered is not None:
-            covered = ("yes" if r.covered else "no") + " [yellow](assumption broken on purpose)[/yellow]"
-        table.add_row(r.stage, r.question, naive, causal, truth, covered)
+            covered = Text("yes" if r.covered else "no") + Text(" (assumption broken on purpose)", "yellow")
+        # Text cells: questions and method names such as "length [llm-judge]" are shown as written.
+        table.add_row(Text(r.stage), Text(r.question), Text(naive), Text(causal), Text(truth), covered)
     return table

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from typing_extensions import Annotated
 
 from ..clikit import JsonOption, LevelOption, ReportOption, SeedOption, data_errors, emit
 from ..io import DataError, check_output_path, write_text_atomic
+from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
+    StoreOption, TimeoutOption, TpmOption
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Agents: which step made a failed episode fail (counterfactual replay), what a tool is "
@@ -22,7 +25,8 @@ Traces = Annotated[Path, typer.Argument(help="Trajectory JSONL: one episode per 
                                              "success or return, optional env and agent specs).")]
 EnvOpt = Annotated[Optional[str], typer.Option("--env", help="Environment: python:module:attr (a factory called "
                                                              "with no arguments) or a built-in world name.")]
-AgentOpt = Annotated[Optional[str], typer.Option("--agent", help="Agent: python:module:attr or a built-in name.")]
+AgentOpt = Annotated[Optional[str], typer.Option("--agent", help="Agent: python:module:attr, a built-in name, or "
+                                                                 "openai:MODEL@BASE_URL (a served chat model).")]
 
 
 def _same_file(a: Path | None, b: Path | None) -> bool:
@@ -65,6 +69,17 @@ def _resolvers(traces, env: str | None, agent: str | None):
     return (lambda ep: get(ep, "env", env, resolve_env)), (lambda ep: get(ep, "agent", agent, resolve_agent))
 
 
+@contextmanager
+def _model_session(json_out: bool, inputs: tuple, **opts) -> Iterator[Any]:
+    """The models an ``openai:`` agent spec loads use these call options and this store."""
+    from ..progress import progress_enabled
+    from ..runs.cliopts import ModelSession
+    from .llm import use_session
+
+    with ModelSession(progress=progress_enabled(json_out), inputs=inputs, **opts) as session, use_session(session):
+        yield session
+
+
 def _print_json(table, command: str, extra: dict) -> None:
     doc = table.to_dict(command)
     doc.update(extra)
@@ -80,9 +95,14 @@ def simulate_command(
     env: EnvOpt = None, agent: AgentOpt = None,
     truth: Annotated[Optional[Path], typer.Option(help="Also write each episode's true decisive step here "
                                                        "(JSONL; worlds with known truth only).")] = None,
+    store: StoreOption = None, concurrency: ConcurrencyOption = 1, timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5, rpm: RpmOption = None, tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None, max_tokens: MaxTokensOption = None,
     seed: SeedOption = 0, level: LevelOption = 0.95, json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Run an agent in an environment and log its trajectories (with the true decisive steps, where known)."""
+    calls_opts = dict(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                      tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens)
     import numpy as np
 
     from ..core.inference import estimate_from_influence
@@ -100,22 +120,24 @@ def simulate_command(
     agent_spec = world or agent or ("tool_use" if env is None else None)
     if agent_spec is None:
         raise DataError("--env needs --agent (the policy to run in it)")
-    the_env, the_agent = resolve_env(env_spec), resolve_agent(agent_spec)
-    truth_lines = None
-    if truth is not None:
-        from .simulate import ScriptedToolAgent, ToolUseWorld, simulate_tool_use
+    with _model_session(json_out, (), **calls_opts) as session:
+        the_env, the_agent = resolve_env(env_spec), resolve_agent(agent_spec)
+        truth_lines = None
+        if truth is not None:
+            from .simulate import ScriptedToolAgent, ToolUseWorld, simulate_tool_use
 
-        if not (isinstance(the_env, ToolUseWorld) and isinstance(the_agent, ScriptedToolAgent)):
-            raise DataError("--truth needs a world with known truth (--world tool_use, or the tool_use env with a "
-                            "ScriptedToolAgent)")
-        sim = simulate_tool_use(episodes, seed=seed, agent=the_agent, world=the_env, env_spec=env_spec,
-                                agent_spec=agent_spec)
-        eps = sim.episodes
-        truth_lines = [{"episode_id": e.episode_id, "decisive_step": sim.decisive[e.episode_id]} for e in eps]
-    else:
-        seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=episodes)
-        eps = [run_episode(the_env, the_agent, int(s), np.random.default_rng([seed, i, 1]), episode_id=f"e{i}",
-                           env_spec=env_spec, agent_spec=agent_spec) for i, s in enumerate(seeds)]
+            if not (isinstance(the_env, ToolUseWorld) and isinstance(the_agent, ScriptedToolAgent)):
+                raise DataError("--truth needs a world with known truth (--world tool_use, or the tool_use env "
+                                "with a ScriptedToolAgent)")
+            sim = simulate_tool_use(episodes, seed=seed, agent=the_agent, world=the_env, env_spec=env_spec,
+                                    agent_spec=agent_spec)
+            eps = sim.episodes
+            truth_lines = [{"episode_id": e.episode_id, "decisive_step": sim.decisive[e.episode_id]} for e in eps]
+        else:
+            seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=episodes)
+            eps = [run_episode(the_env, the_agent, int(s), np.random.default_rng([seed, i, 1]), episode_id=f"e{i}",
+                               env_spec=env_spec, agent_spec=agent_spec) for i, s in enumerate(seeds)]
+        calls, note = session.summary(), session.note()
     write_traces(out, eps)
     if truth_lines is not None:
         write_text_atomic(truth, "".join(json.dumps(t) + "\n" for t in truth_lines))
@@ -127,12 +149,13 @@ def simulate_command(
                                   keep_influence=False)
     table = EstimateTable([est])
     if json_out:
-        _print_json(table, "agents simulate", {"episodes": len(eps)})
+        _print_json(table, "agents simulate", {"episodes": len(eps), **({"calls": calls} if calls else {})})
         if report is not None:
             emit(table, command="agents simulate", as_json=False, report=report, title="Simulated episodes")
         return
     emit(table, command="agents simulate", as_json=False, report=report,
-         title=f"{len(eps)} episodes of {agent_spec} in {env_spec}; trajectories written to {out}")
+         title=f"{len(eps)} episodes of {agent_spec} in {env_spec}; trajectories written to {out}",
+         notes=[note] if note else ())
 
 
 @app.command("attribute")
@@ -146,9 +169,14 @@ def attribute_command(
                                              "success probability is clearly above this.")] = 0.1,
     truth: Annotated[Optional[Path], typer.Option(help="Known decisive steps (JSONL: episode_id, decisive_step), "
                                                        "to score the attribution and the two baselines.")] = None,
+    store: StoreOption = None, concurrency: ConcurrencyOption = 1, timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5, rpm: RpmOption = None, tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None, max_tokens: MaxTokensOption = None,
     seed: SeedOption = 0, level: LevelOption = 0.95, json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Which step made each failed episode fail: effects of changing each step, by paired replays."""
+    calls_opts = dict(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                      tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens)
     from ..progress import progress_enabled
     from .attribution import attribute_failures, score_against_truth
     from .traces import read_traces
@@ -156,25 +184,28 @@ def attribute_command(
     _check_out(report, "--report", traces, truth)
     tr = read_traces(traces)
     known = _read_truth(truth, tr) if truth is not None else None
-    env_for, agent_for = _resolvers(tr, env, agent)
-    options = {"budget": budget, "adaptive": True} if replicates is None else \
-        {"budget": 2 * replicates * max(len(e.steps) for e in tr), "adaptive": False, "replicates": replicates}
-    with data_errors(tr.source):
-        att = attribute_failures(tr.episodes, env_for, agent_for, threshold=threshold, level=level, seed=seed,
-                                 show_progress=progress_enabled(json_out), where=tr.where, **options)
+    with _model_session(json_out, (traces, truth), **calls_opts) as session:
+        env_for, agent_for = _resolvers(tr, env, agent)
+        options = {"budget": budget, "adaptive": True} if replicates is None else \
+            {"budget": 2 * replicates * max(len(e.steps) for e in tr), "adaptive": False, "replicates": replicates}
+        with data_errors(tr.source):
+            att = attribute_failures(tr.episodes, env_for, agent_for, threshold=threshold, level=level, seed=seed,
+                                     show_progress=progress_enabled(json_out), where=tr.where, **options)
+        calls, note = session.summary(), session.note()
     table = att.table
     if known is not None:
         table = table + score_against_truth(att.episodes, known, level=level)
     episodes = [r.to_json() for r in att.episodes]
     if json_out:
-        _print_json(table, "agents attribute", {"episodes": episodes})
+        _print_json(table, "agents attribute", {"episodes": episodes, **({"calls": calls} if calls else {})})
         if report is not None:
             emit(table, command="agents attribute", as_json=False, report=report, title="Failure attribution")
         return
     emit(table, command="agents attribute", as_json=False, report=report,
          title=f"Failure attribution: {len(att.episodes)} failed of {len(tr)} episodes",
          notes=[_episode_line(r) for r in att.episodes[:20]]
-         + ([f"... {len(att.episodes) - 20} more (--json for all)"] if len(att.episodes) > 20 else []))
+         + ([f"... {len(att.episodes) - 20} more (--json for all)"] if len(att.episodes) > 20 else [])
+         + ([note] if note else []))
 
 
 def _episode_line(r) -> str:

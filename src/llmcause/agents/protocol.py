@@ -104,6 +104,10 @@ def _resolve(spec: str, kind: str) -> Any:
     if not isinstance(spec, str) or not spec.strip():
         raise DataError(f"{kind} spec {spec!r}: empty")
     scheme, sep, rest = spec.partition(":")
+    if sep and scheme == "openai" and scheme not in _SCHEMES:
+        from .llm import resolve_openai_agent
+
+        register_scheme("openai", resolve_openai_agent)
     if sep and scheme == "python":
         return _python_factory(rest, spec, kind)()
     if sep and scheme in _SCHEMES:

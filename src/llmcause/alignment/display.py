@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from .._lazy import lazy_module
 
 from ..clikit import print_warnings, stdout_console
+
+np = lazy_module("numpy")  # imported on first use: the command line starts without them
+pd = lazy_module("pandas")
 
 
 def style_sections(study, lengths, hetero, notes):
@@ -55,7 +57,7 @@ def elo_figure(study):
                     board[f"elo_{label}_high"] - board[f"elo_{label}"]], fmt="o", color=color,
                     label="plain BT" if label == "bt" else "style-controlled")
     ax.set_yticks(ys)
-    ax.set_yticklabels(board["model"])
+    ax.set_yticklabels([str(m) for m in board["model"]], parse_math=False)
     ax.set_xlabel("Elo-scale strength with CI")
     ax.legend(loc="best")
     fig.tight_layout()

@@ -12,7 +12,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, emit, print_warnings, stdout_console, JsonOption, LevelOption, ReportOption
-from ..io import DataError, check_output_path, parse_list, read_table, require_columns, source_of, \
+from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, require_columns, source_of, \
     write_text_atomic
 
 
@@ -95,13 +95,13 @@ def _is_store(path: str) -> bool:
         return False
 
 
-def _open_store(path: str, create: bool):
+def _open_store(path: str, create: bool, read_only: bool = False):
     from ..runs import RunStore, StoreError
 
     if not create and not Path(path).exists():
         raise DataError(f"{path}: no such file")
     try:
-        return RunStore(path, create=create)
+        return RunStore(path, create=create, read_only=read_only)
     except StoreError as exc:
         raise DataError(str(exc)) from None
 
@@ -111,7 +111,7 @@ def _results(source: str, campaign: Optional[str]):
     from .campaign import drop_failed_runs, load_results, runs_left_out
 
     if _is_store(source):
-        store = _open_store(source, create=False)
+        store = _open_store(source, create=False, read_only=True)
         try:
             if campaign is not None and campaign not in store.campaigns():
                 raise DataError(f"{source}: no campaign {campaign!r}; the store has: "
@@ -246,8 +246,7 @@ def run_command(
     from ..runs import StoreError, make_executor
     from .campaign import read_design, run_design
 
-    check_output_path(store, "--store")
-    check_output_path(out, "--out")
+    check_outputs({"--store": store, "--out": out}, inputs=[design])
     if workers is not None:
         _positive(workers, "--workers")
     frame = read_design(design)
@@ -302,7 +301,7 @@ def effects_command(
     """Effect of each domain on each held-out loss (bits per byte), named <domain>:<held-out domain>."""
     from .effects import designed_effects, observational_effects
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[runs])
     frame = _results(runs, campaign)
     src = source_of(frame)
     if confounders:
@@ -389,7 +388,7 @@ def recommend_command(
     from ..report import ReportSection
     from .recommend import recommend_mixture, verify_recommendation
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[runs])
     _positive(seeds, "--seeds")
     _positive(candidates, "--candidates")
     frame = _results(runs, campaign)
@@ -430,18 +429,16 @@ def recommend_command(
                                                    "with --verify to train it against the uniform mix"])
     table = _with_left_out(table, frame)
     weights = rec.weights_frame()
+    from rich.table import Table
+
+    t = Table(title="mixture weights")
+    for col in weights.columns:
+        t.add_column(str(col), justify="left" if col == "mixture" else "right")
+    for row in weights.itertuples(index=False):
+        t.add_row(*[str(v) if isinstance(v, str) else f"{v:.3f}" for v in row])
     emit(table, command="pretraining recommend", as_json=json_out, report=report,
          title=f"Recommended mixture for held-out {target} loss ({rec.law} law, within the swarm's support)",
-         sections=[ReportSection(title="Mixtures (weights)", frame=weights)])
-    if not json_out:
-        from rich.table import Table
-
-        t = Table(title="mixture weights")
-        for col in weights.columns:
-            t.add_column(str(col), justify="left" if col == "mixture" else "right")
-        for row in weights.itertuples(index=False):
-            t.add_row(*[str(v) if isinstance(v, str) else f"{v:.3f}" for v in row])
-        stdout_console().print(t)
+         sections=[ReportSection(title="Mixtures (weights)", frame=weights)], extra_tables=[t])
 
 
 def _executor(executor: ExecutorName, workers: Optional[int]):
@@ -475,8 +472,7 @@ def scale_command(
     from .campaign import read_design
     from .scale import rank_agreement
 
-    check_output_path(report, "--report")
-    check_output_path(store, "--store")
+    check_outputs({"--report": report, "--store": store}, inputs=[design])
     _positive(seeds, "--seeds")
     frame = read_design(design)
     proxy = _config(proxy_order, proxy_budget, 4096)

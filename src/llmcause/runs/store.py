@@ -68,34 +68,68 @@ class RunStore:
     ----------
     path : the SQLite file.
     create : create the file when it does not exist (otherwise StoreError).
+    read_only : open the file read-only (an SQLite ``mode=ro`` connection) and
+        check its schema before anything else; nothing is ever written, so a
+        file that is not a run store is left byte for byte as it was.
     """
 
-    def __init__(self, path: str | os.PathLike, create: bool = True):
+    def __init__(self, path: str | os.PathLike, create: bool = True, read_only: bool = False):
         self.path = str(path)
+        self.read_only = read_only
         memory = self.path == ":memory:"
         if not memory:
             p = Path(self.path)
             if p.is_dir():
                 raise StoreError(f"{self.path}: is a directory, not a run store")
-            if not p.exists() and not create:
+            if not p.exists() and (not create or read_only):
                 raise StoreError(f"{self.path}: no such run store")
             if p.exists() and p.stat().st_size > 0:
                 _check_header(p)
+            elif read_only:
+                raise StoreError(f"{self.path}: the file is empty, not a run store")
         try:
+            if read_only and not memory:
+                uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
+                                             check_same_thread=False)
+                self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+                self._check_schema()
+                return
             self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
                                          check_same_thread=False)
             self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             if not memory:
+                # Check what the file holds before switching it to WAL, which rewrites its header.
+                self._check_schema(allow_empty=True)
                 mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(f"{self.path}: could not switch the store to WAL mode (got {mode})")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._init_schema()
+        except StoreError:
+            self._close_quietly()
+            raise
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
             raise StoreError(f"{self.path}: not a usable run store ({exc})") from None
 
     # ------------------------------------------------------------------ setup
+
+    def _check_schema(self, allow_empty: bool = False) -> None:
+        """Raise StoreError unless the database is a run store of this schema (or, if allowed, has no tables)."""
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and allow_empty:
+            return
+        missing = {"meta", "runs", "tasks"} - tables
+        if missing:
+            listed = ", ".join(sorted(tables)) or "none"
+            raise StoreError(f"{self.path}: an SQLite database, but not a run store (its tables: {listed})")
+        meta = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            raise StoreError(f"{self.path}: an SQLite database, but not a run store")
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: run store schema {meta.get('schema')} is not supported "
+                             f"(this version reads {SCHEMA_VERSION})")
 
     def _init_schema(self) -> None:
         with self._transaction():
@@ -184,6 +218,19 @@ class RunStore:
         with self._guard():
             stored = {r[0] for r in self._conn.execute("SELECT key FROM runs WHERE status = 'done'")}
         return stored if keys is None else stored & set(keys)
+
+    def results(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored results of those of ``keys`` that are done, decoded: ``{key: result}``."""
+        out: dict[str, Any] = {}
+        keys = list(keys)
+        with self._guard():
+            for i in range(0, len(keys), 500):  # SQLite bounds the number of parameters per statement
+                chunk = keys[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, result in self._conn.execute(
+                        f"SELECT key, result FROM runs WHERE status = 'done' AND key IN ({marks})", chunk):
+                    out[key] = json.loads(result)
+        return out
 
     def get(self, key: str) -> dict | None:
         """The stored row of one run (params and result decoded), or None."""
