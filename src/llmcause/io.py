@@ -81,6 +81,8 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
         raise DataError(f"{label}: could not read as {fmt.upper()}: {_first_line(exc)}") from None
     if df.shape[0] == 0:
         raise DataError(f"{label}: the table has no data rows")
+    if fmt in ("csv", "tsv"):
+        _check_not_truncated(path, label, "," if fmt == "csv" else "\t", df.shape[1], df.shape[0])
     df.columns = [str(c) for c in df.columns]
     _check_unique_columns(df.columns, label)
     df.attrs[SOURCE_ATTR] = label
@@ -439,6 +441,24 @@ def _check_header_names(path: Path, label: str, sep: str) -> None:
     except pd.errors.EmptyDataError:
         return  # read_table reports the file as having no columns
     _check_unique_columns([str(v) for v in head.iloc[0].tolist()], label)
+
+
+def _check_not_truncated(path: Path, label: str, sep: str, n_columns: int, n_rows: int) -> None:
+    """A file that stops mid-row (no final line end, fewer fields than the header) is an error, not a row of NaN."""
+    import csv
+
+    if path.suffix.lower() in _COMPRESSION:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65536))
+        tail = fh.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.splitlines()[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last], delimiter=sep), [])
+    if len(fields) < n_columns:
+        raise DataError(f"{label}: row {n_rows}: the file ends mid-row ({len(fields)} of {n_columns} fields, no line "
+                        "end); it looks truncated")
 
 
 def _check_unique_columns(names: Sequence[str], label: str) -> None:
