@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 
 import matplotlib
-import pytest
 
 from llmcause.cli import run
 
