@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# The tour's row with a real local model takes tens of seconds; its own test runs it (tests/test_runs_local.py).
+os.environ.setdefault("LLMCAUSE_LOCAL_MODEL", "off")
 
 from llmcause.core.simulate import confounded_world
 

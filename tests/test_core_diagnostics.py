@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from llmcause.core.diagnostics import balancing_weights, kish_ess, overlap_report, standardized_mean_differences
+from llmcause.core.diagnostics import balancing_weights, clip_propensity, kish_ess, overlap_report, standardized_mean_differences
 
 
 def _smd_by_definition(X, t, w):
@@ -32,10 +32,11 @@ def test_kish_ess():
 
 
 def test_weights_for_each_estimand():
-    e = np.array([0.2, 0.5, 0.8])
-    t = np.array([1, 0, 1])
-    assert list(balancing_weights(e, t, "ate")) == pytest.approx([5, 2, 1.25])
-    assert list(balancing_weights(e, t, "att")) == pytest.approx([1, 1, 1])
+    e = np.array([0.2, 0.6, 0.8, 0.25])
+    t = np.array([1, 0, 0, 1])
+    assert list(balancing_weights(e, t, "ate")) == pytest.approx([5, 2.5, 5, 4])
+    # ATT: treated rows weigh 1, controls e/(1 − e) (0.6 → 1.5, 0.8 → 4).
+    assert list(balancing_weights(e, t, "att")) == pytest.approx([1, 1.5, 4, 1])
 
 
 def test_overlap_report_counts_clipping_and_warns():
@@ -45,4 +46,15 @@ def test_overlap_report_counts_clipping_and_warns():
     diag, warnings = overlap_report(e, t, clip=0.01)
     assert diag["share_clipped"] == pytest.approx(0.05)
     assert diag["propensity_min"] == pytest.approx(0.001)
-    assert any("clipped" in w for w in warnings)
+    assert diag["n_clipped"] == diag["n_clipped_low"] == 50
+    assert any("50 of 1000 propensities (5.0%) lay outside [0.01, 0.99]" in w for w in warnings)
+
+
+def test_att_clips_only_the_upper_end():
+    e = np.array([0.001, 0.5, 0.995, 0.2])
+    np.testing.assert_allclose(clip_propensity(e, 0.01, "att"), [0.001, 0.5, 0.99, 0.2])
+    np.testing.assert_allclose(clip_propensity(e, 0.01, "ate"), [0.01, 0.5, 0.99, 0.2])
+    diag, warnings = overlap_report(e, np.array([0, 0, 0, 1]), clip=0.01, estimand="att")
+    assert (diag["n_clipped"], diag["n_clipped_low"], diag["n_clipped_high"]) == (1, 0, 1)
+    assert diag["clip_rule"] == "upper end only"
+    assert len(warnings) >= 1 and "1 of 4 propensities (25.0%) lay above 0.99" in warnings[0]

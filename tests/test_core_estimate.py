@@ -56,15 +56,26 @@ def test_table_json_and_frame():
 def test_plot_and_rich_table():
     t = EstimateTable([_est("A"), _est("naive", method="naive", value=2.0)])
     ax = t.plot(truth={"A": 1.0})
-    assert len(ax.get_yticklabels()) == 2
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["A"]  # the naive difference beside the ATE
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["aipw", "naive", "truth"]
     table = t.rich_table("title")
     assert table.row_count == 2
 
 
-def test_forest_plot_labels_tell_repeated_names_apart():
+def test_forest_plot_gives_each_estimand_its_own_axis():
     t = EstimateTable([_est("router"), _est("router").with_(estimand="cost"), _est("other")])
-    labels = [tick.get_text() for tick in t.plot().get_yticklabels()]
-    assert labels == ["router: ATE (aipw)", "router: cost (aipw)", "other (aipw)"]
+    ax = t.plot()
+    panels = [[tick.get_text() for tick in a.get_yticklabels()] for a in ax.figure.axes]
+    assert panels == [["router", "other"], ["router"]]  # quality and cost on separate axes
+    assert [a.get_title(loc="left") for a in ax.figure.axes] == ["ATE", "cost"]
+
+
+def test_forest_plot_puts_naive_and_causal_of_one_model_on_one_row():
+    rows = [_est(m, method=meth, value=v) for m in ("m1", "m2") for meth, v in (("ppi++", 1.0), ("naive", 1.5))]
+    ax = EstimateTable(rows).plot()
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["m1", "m2"]
+    ys = sorted({round(float(line.get_ydata()[0])) for line in ax.get_lines() if len(line.get_ydata()) == 1})
+    assert ys == [0, 1]
 
 
 def test_pvalue_and_covers():
@@ -76,3 +87,11 @@ def test_pvalue_and_covers():
 
     assert e.pvalue == pytest.approx(2 * stats.norm.sf(z))
     assert e.covers(0.3) and not e.covers(e.ci_high + 1e-9)
+
+
+def test_notebook_html_escapes_and_greys_naive_rows():
+    t = EstimateTable([_est("<script>alert(1)</script>"), _est("m", method="naive")], warnings=["<b>w</b>"])
+    html = t._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;w" in html
+    assert html.count("<tr") == 3 and html.count("color:#777") == 1
+    assert "[0.800, 1.200] (95%)" in html

@@ -19,3 +19,11 @@ def test_tour_rows_quick():
     assert any("does not transport" in w for w in unhelpful.causal.warnings)
     arena = [r for r in rows if "Arena" in r.question][0]
     assert arena.covered and not arena.causal.covers(arena.naive_value)
+
+
+def test_shift_rows_quick():
+    rows = tour_rows(quick=True, seed=0)
+    moved = [r for r in rows if "production prompt mix" in r.question][0]
+    assert moved.covered and not moved.causal.covers(moved.naive_value)
+    swap = [r for r in rows if "swapped for a harsher one" in r.question][0]
+    assert swap.covered and "change point found on day" in swap.note

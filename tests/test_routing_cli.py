@@ -222,3 +222,62 @@ def test_same_seed_same_output_and_input_untouched(log_csv, capsys):
                    features=["difficulty", "topic"])
     evaluate_policies(log, ["column:cheap_router"])
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_reward_range_bounds_the_el_interval_and_is_checked(tmp_path, capsys, small_frame):
+    frame = small_frame.assign(score=[0.2, 3.5, 1.0, 4.0, 0.5, 2.0])
+    argv = ["--action", "model", "--reward", "score", "--propensity", "p", "--features", "x",
+            "--policy", "always:large", "--method", "dr,el"]
+    err = _bad(tmp_path, capsys, frame, argv)
+    assert "column 'score', row 2" in err and "--reward-range 0,1" in err
+    err = _bad(tmp_path, capsys, frame, argv + ["--reward-range", "0"])
+    assert "--reward-range '0'" in err
+    err = _bad(tmp_path, capsys, frame, argv + ["--reward-range", "5,1"])
+    assert "LO < HI" in err
+    path = tmp_path / "ok.csv"
+    frame.to_csv(path, index=False)
+    doc = _json(capsys, ["routing", "evaluate", str(path), *argv, "--reward-range", "0,5", "--json"])
+    el = [e for e in doc["estimates"] if e["method"] == "ips-el"][0]
+    assert (el["diagnostics"]["r_min"], el["diagnostics"]["r_max"]) == (0.0, 5.0)
+    assert 0.0 <= el["ci_low"] <= el["ci_high"] <= 5.0
+
+
+def test_el_interval_uses_clusters(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    prompts = np.repeat(np.arange(120), 5)
+    base = rng.random(120)[prompts]
+    big = rng.random(600) < 0.4
+    frame = pd.DataFrame({"prompt": prompts, "model": np.where(big, "large", "small"), "p": np.where(big, 0.4, 0.6),
+                          "y": (rng.random(600) < base).astype(int), "x": base + 0.1 * rng.standard_normal(600)})
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    argv = ["routing", "evaluate", str(path), *ARGS, "--policy", "always:large", "--method", "el", "--json"]
+    plain = [e for e in _json(capsys, argv)["estimates"] if e["method"] == "ips-el"][0]
+    clus = [e for e in _json(capsys, argv + ["--cluster", "prompt"])["estimates"] if e["method"] == "ips-el"][0]
+    assert clus["diagnostics"]["n_clusters"] == 120 and "n_clusters" not in plain["diagnostics"]
+    assert clus["ci_high"] - clus["ci_low"] > 1.2 * (plain["ci_high"] - plain["ci_low"])
+
+
+def test_time_may_also_be_a_feature_of_the_nuisances(log_csv, capsys):
+    """--time t with t among --features: the outcome and propensity models see time (they follow the drift)."""
+    from llmcause.routing.logs import read_log
+
+    log = read_log(pd.read_csv(log_csv), action="model", reward="quality", features=["difficulty", "time"],
+                   time="time")
+    assert log.X.shape[1] == 2
+    assert np.corrcoef(log.X[:, 1], log.time)[0, 1] > 0.999
+    doc = _json(capsys, ["routing", "evaluate", str(log_csv), "--action", "model", "--reward", "quality",
+                         "--propensity", "propensity", "--features", "difficulty,length,topic,time",
+                         "--policy", "always:medium", "--time", "time", "--windows", "3", "--json"])
+    assert "always:medium [window 3/3]" in {e["name"] for e in doc["estimates"]}
+
+
+def test_a_date_time_column_cannot_be_a_feature(tmp_path, capsys):
+    frame = synthetic_world(300, seed=1).frame
+    frame["when"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(frame["time"] * 30, unit="D")
+    path = tmp_path / "dated.csv"
+    frame.to_csv(path, index=False)
+    code = run(["routing", "evaluate", str(path), "--action", "model", "--reward", "quality", "--propensity",
+                "propensity", "--features", "difficulty,when", "--time", "when", "--policy", "always:small"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'when'" in err and "numeric" in err and "Traceback" not in err

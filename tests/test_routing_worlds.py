@@ -188,3 +188,23 @@ def test_dr_interval_coverage_on_the_synthetic_world_small():
 @pytest.mark.slow
 def test_dr_interval_coverage_on_the_synthetic_world():
     assert 0.93 <= _dr_coverage(range(1000, 1500), 2000) <= 0.97
+
+
+def test_floored_estimated_propensities_are_counted_and_warned():
+    """A logger that almost never sends easy prompts to the large model: estimated propensities hit the floor."""
+    world = synthetic_world(3000, seed=1, drift=0.0, overlap=0.0, confounding=4.0, population=100_000)
+    c = world.columns
+    log = read_log(world.frame, action=c["action"], reward=c["reward"], features=world.features)
+    table = evaluate_policies(log, ["always:large"], methods=("ips", "dr", "el"), estimands=("quality",))
+    truth = world.always("large")[0]
+    floor = [w for w in table.warnings if w.startswith("estimated propensities:")]
+    assert len(floor) == 1 and "IPS, SNIPS and ips-el" in floor[0] and "dr, sndr and dm" in floor[0]
+    ips, dr = table.get("always:large", "ips"), table.get("always:large", "dr")
+    d = ips.diagnostics
+    assert d["rows_floored"] > 0.3 * log.n and d["rows_floored_per_model"]["large"] > 0.2 * log.n
+    assert f"{d['rows_floored']} of {log.n} rows" in floor[0]
+    assert not ips.covers(truth) and ips.ci_high < truth  # the floor caps the weights of the easy prompts
+    assert dr.covers(truth)
+    logged = evaluate_policies(_log(world), ["always:large"], methods=("dr",), estimands=("quality",))
+    assert not any(w.startswith("estimated propensities:") for w in logged.warnings)
+    assert "rows_floored" not in logged[0].diagnostics

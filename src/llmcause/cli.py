@@ -18,8 +18,8 @@ import typer
 from typing_extensions import Annotated
 
 from . import __version__
-from .clikit import CategoricalOption, data_errors, declare_categorical, drain_library_warnings, emit, \
-    library_warnings, print_warnings, stdout_console
+from .clikit import CategoricalOption, data_errors, declare_categorical, drain_library_warnings, emit, is_quiet, \
+    library_warnings, print_estimates, print_warnings, report_details, set_argv, set_quiet, stdout_console
 from .io import DataError, binary_column, check_output_path, covariate_matrix, label_column, numeric_column, \
     parse_list, read_table, require_columns
 from .tour import STAGES
@@ -51,8 +51,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
-                                                          help="Print the version and exit.")] = None) -> None:
+                                                          help="Print the version and exit.")] = None,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the estimates (one tab-separated "
+                                              "line each: name, estimand, method, estimate, CI low, CI high); "
+                                              "no tables, notes, warnings or progress bars. May also follow "
+                                              "the command.")] = False) -> None:
     """Causal inference for LLM development and evaluation."""
+    set_quiet(quiet)
 
 
 class Method(str, Enum):
@@ -90,12 +95,15 @@ def ate_command(
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds.")] = 5,
     learner: Annotated[Learner, typer.Option(help="Nuisance models: linear (ridge + logistic) or boosting "
                                                   "(histogram gradient boosting).")] = Learner.linear,
-    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip].")] = 0.01,
+    clip: Annotated[float, typer.Option(min=0.0, max=0.49, help="Clip propensities to [clip, 1-clip] (att: only above 1-clip).")] = 0.01,
     level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the folds.")] = 0,
     sensitivity: Annotated[float, typer.Option(min=0.0, max=0.99, help="aipw: bound the effect under an unmeasured "
                                                "confounder explaining this share of the residual variation of both "
                                                "outcome and treatment.")] = 0.03,
+    refute: Annotated[bool, typer.Option("--refute", help="Add refutation tests that refit everything: placebo "
+                                                          "treatment, random common cause, data subset, dummy "
+                                                          "outcome.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report here.")] = None,
 ) -> None:
@@ -133,12 +141,19 @@ def ate_command(
                                 f"least {need}" + (" (lower --folds)" if method != Method.ra else ""))
         if clusters is not None and len(set(clusters)) < folds:
             raise DataError(f"{src}: column {cluster!r} has {len(set(clusters))} clusters, fewer than --folds {folds}")
-    with data_errors(src):
+    from .progress import counting_fits, progress, progress_enabled
+
+    fits = {Method.aipw: 3 * folds, Method.ipw: folds}.get(method, 0)  # per fold: two outcome fits, one propensity
+    with data_errors(src), progress(fits or None, f"ate: {fits} cross-fitted model fits",
+                                    enabled=fits > 0 and progress_enabled(json_out)) as advance:
         naive = difference_in_means(y, a, cluster=clusters, level=level)
         if method == Method.dim:
             estimates = [naive]
         else:
             outcome_model, propensity_model = _learners(learner, y)
+            if fits and progress_enabled(json_out):
+                outcome_model, propensity_model = counting_fits(outcome_model, advance), \
+                    counting_fits(propensity_model, advance)
             if method == Method.aipw:
                 est = aipw(y, a, X, estimand=estimand.value, outcome_model=outcome_model,
                            propensity_model=propensity_model, n_folds=folds, cluster=clusters, clip=clip,
@@ -149,11 +164,33 @@ def ate_command(
             else:
                 est = regression_adjustment(y, a, X, estimand=estimand.value, cluster=clusters, level=level)
             estimates = [est, naive]
+        notes = _overlap_notes(estimates[0])
+        if refute:
+            from .core.refute import refute as run_refuters
+
+            def refit(y_, a_, X_, cluster_, seed_):
+                if method == Method.dim:
+                    return difference_in_means(y_, a_, cluster=cluster_, level=level)
+                if method == Method.ra:
+                    return regression_adjustment(y_, a_, X_, estimand=estimand.value, cluster=cluster_, level=level)
+                out_m, ps_m = _learners(learner, y_)
+                if method == Method.ipw:
+                    return ipw(y_, a_, X_, estimand=estimand.value, propensity_model=ps_m, n_folds=folds,
+                               cluster=cluster_, clip=clip, seed=seed_, level=level)
+                return aipw(y_, a_, X_, estimand=estimand.value, outcome_model=out_m, propensity_model=ps_m,
+                            n_folds=folds, cluster=cluster_, clip=clip, seed=seed_, level=level,
+                            sensitivity_cf=None)
+
+            X_ref = X if method != Method.dim else y[:, None][:, :0]  # no covariates: an n x 0 matrix
+            refuted = run_refuters(refit, y, a, X_ref, estimates[0], cluster=clusters, seed=seed)
+            estimates = [*estimates, *refuted]
+            notes += [f"{r.name}: {'passes' if r.diagnostics['passes'] else 'FAILS'} ({r.diagnostics['check']}; "
+                      f"estimate {r.estimate:.4g}, CI [{r.ci_low:.4g}, {r.ci_high:.4g}])" for r in refuted]
     from .core.estimate import EstimateTable
 
     table = EstimateTable(estimates)
     emit(table, command="ate", as_json=json_out, report=report,
-         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=_overlap_notes(estimates[0]))
+         title=f"Effect of {treatment} on {outcome} ({estimand.value.upper()})", notes=notes)
 
 
 def _overlap_notes(est) -> list[str]:
@@ -161,7 +198,8 @@ def _overlap_notes(est) -> list[str]:
     if "propensity_min" not in d:
         return []
     notes = [f"overlap: propensity {d['propensity_min']:.3f} to {d['propensity_max']:.3f}, "
-             f"{d['share_clipped']:.2%} clipped at {d['clip']:g}; effective sample size "
+             f"{d.get('n_clipped', 0)} ({d['share_clipped']:.2%}) clipped at {d['clip']:g} "
+             f"({d.get('clip_rule', 'both ends')}); effective sample size "
              f"{d['ess_treated']:.0f} of {d['n_treated']} treated, {d['ess_control']:.0f} of {d['n_control']} control"]
     if "max_abs_smd_before" in d:
         notes.append(f"balance: largest |standardized mean difference| {d['max_abs_smd_before']:.2f} before "
@@ -172,6 +210,11 @@ def _overlap_notes(est) -> list[str]:
                      f"outcome and treatment could move the estimate to [{s['theta_lower']:.3g}, "
                      f"{s['theta_upper']:.3g}] (CI [{s['ci_lower']:.3g}, {s['ci_upper']:.3g}]); explaining it away "
                      f"takes {s['rv']:.1%} (robustness value; {s['rva']:.1%} to make the CI include 0)")
+    ev = d.get("evalue")
+    if ev:
+        notes.append(f"E-value: risk ratio {ev['rr']:.3g} (CI [{ev['rr_ci'][0]:.3g}, {ev['rr_ci'][1]:.3g}]); a hidden "
+                     f"confounder associated with both treatment and outcome by a risk ratio of {ev['evalue_rr']:.3g} "
+                     f"could explain it away ({ev['evalue_rr_ci']:.3g} to move the CI to 1)")
     return notes
 
 
@@ -183,6 +226,15 @@ def _learners(learner: Learner, y):
     if learner == Learner.linear:
         return default_outcome_model(), default_propensity_model()
     return HistGradientBoostingRegressor(random_state=0), HistGradientBoostingClassifier(random_state=0)
+
+
+def _mount_sensitivity() -> None:
+    from .sensitivity_cli import sensitivity_command
+
+    app.command("sensitivity")(sensitivity_command)
+
+
+_mount_sensitivity()
 
 
 @app.command("tour")
@@ -205,14 +257,21 @@ def tour_command(
             advance(1)
     table = tour_estimates(rows)
     truth = {f"{r.causal.name} ({r.causal.method})": r.truth for r in rows if r.truth is not None}
-    if report is not None or json_out:
-        emit(table, command="tour", as_json=json_out, report=report, title="llmcause tour", truth=truth)
-        if json_out:
-            return
+    if json_out:
+        emit(table, command="tour", as_json=True, report=report, title="llmcause tour", truth=truth)
+        return
+    if report is not None:
+        from .report import write_report
+
+        write_report(report, table, title="llmcause tour", truth=truth, **report_details(report))
+    if is_quiet():
+        print_estimates(table)
+        return
     console = stdout_console()
     console.print(rich_tour_table(rows))
-    if not report:
-        print_warnings(table.warnings)
+    print_warnings(table.warnings)
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
 
 
 def _mount_stages() -> None:
@@ -232,6 +291,8 @@ _mount_stages()
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code (no sys.exit), for tests and `main`."""
     command = typer.main.get_command(app)
+    argv = _hoist_quiet(list(sys.argv[1:] if argv is None else argv))
+    set_argv([a for a in argv if a not in ("--quiet", "-q")])
     try:
         with library_warnings():
             try:
@@ -264,6 +325,15 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} "
                          "(set LLMCAUSE_DEBUG=1 for a traceback)\n")
         return 1
+
+
+def _hoist_quiet(argv: list[str]) -> list[str]:
+    """`llmcause ate ... --quiet` means `llmcause --quiet ate ...` (no command has an option of that name)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = [a for a in argv[:end] if a not in ("--quiet", "-q")]
+    if len(head) == end:
+        return argv
+    return ["--quiet", *head, *argv[end:]]
 
 
 def main() -> None:

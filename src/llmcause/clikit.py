@@ -7,6 +7,7 @@ reports written atomically; bad input raised as `DataError` (exit 2).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings as _warnings
 from contextlib import contextmanager
@@ -45,18 +46,92 @@ def declare_categorical(df, text: Optional[str], among, option: str = "--covaria
     return mark_categorical(df, columns) if columns else df
 
 
+_state: dict = {"quiet": False, "argv": None}  # set by `cli.run`: --quiet, and the arguments it was given
+
+
+def set_quiet(flag: bool) -> None:
+    _state["quiet"] = bool(flag)
+
+
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
+def set_argv(argv: list[str]) -> None:
+    _state["argv"] = list(argv)
+
+
+def report_details(report: str | Path | None = None) -> dict:
+    """The report header's facts: the command line, the input files it names, and the time (UTC).
+
+    The time honours $SOURCE_DATE_EPOCH, so that a rerun can give the same bytes.
+    """
+    import shlex
+    from datetime import datetime, timezone
+
+    argv = _state["argv"] if _state["argv"] is not None else sys.argv[1:]
+    values = [a.split("=", 1)[1] if a.startswith("--") and "=" in a else a for a in argv]
+    out = Path(report).resolve() if report is not None else None
+    inputs = []
+    for v in values:
+        if v and not v.startswith("-") and Path(v).is_file() and Path(v).resolve() != out and v not in inputs:
+            inputs.append(v)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch.isdigit() else datetime.now(timezone.utc)
+    return {"command": "llmcause " + shlex.join(argv), "inputs": inputs,
+            "created": when.strftime("%Y-%m-%d %H:%M:%S UTC")}
+
+
+def output_width() -> int | None:
+    """Columns for stdout: $COLUMNS when set; the terminal's own on a terminal; 120 when piped."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if sys.stdout.isatty() else 120
+
+
+# Columns a narrow terminal may drop, in this order; names, estimates and intervals are never dropped.
+SECONDARY_COLUMNS = ("n", "se", "SE", "estimand")
+
+
+def fit_table(table, console=None):
+    """Let a rich table shrink without cutting anything: numbers stay whole, text wraps (long words fold),
+    and when even that is too wide for ``console``, the secondary columns go."""
+    for column in table.columns:
+        if column.justify == "right":  # estimates, intervals, counts
+            column.no_wrap = True
+        else:
+            column.overflow = "fold"
+            column.no_wrap = False
+    if console is None:
+        return table
+    unbounded = console.options.update_width(10_000)  # measured unclamped, to see whether it fits
+    for header in SECONDARY_COLUMNS:
+        if console.measure(table, options=unbounded).minimum <= console.width:
+            break
+        table.columns[:] = [c for c in table.columns if str(c.header) != header]
+    return table
+
+
 def stdout_console():
     from rich.console import Console
+    from rich.table import Table
+
+    class _FittingConsole(Console):
+        def print(self, *objects, **kwargs):  # noqa: A003 - rich's own name
+            super().print(*(fit_table(o, self) if isinstance(o, Table) else o for o in objects), **kwargs)
 
     # On a terminal rich uses its width; piped output gets a fixed, wide table instead of 80 columns.
     # Names in tables and lines are the user's data: never read as markup ("[/oops]") or emoji codes (":x:").
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120, markup=False, emoji=False)
+    return _FittingConsole(soft_wrap=False, width=output_width(), quiet=is_quiet(), markup=False, emoji=False)
 
 
 def print_warnings(warnings: Iterable[str]) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    if is_quiet():
+        return
     console = Console(stderr=True, markup=False, emoji=False, highlight=False)
     for w in warnings:
         # One line per warning (no wrapping), so logs and grep keep each one whole; the text is plain data.
@@ -115,29 +190,48 @@ def with_library_warnings(table: EstimateTable) -> EstimateTable:
 
 def emit(table: EstimateTable, *, command: str, as_json: bool, title: str, report: str | Path | None = None,
          sections: Iterable = (), truth: Mapping[str, float] | None = None, intro: str | None = None,
-         argv: list[str] | None = None, notes: Iterable[str] = ()) -> None:
+         argv: list[str] | None = None, notes: Iterable[str] = (), extra_tables: Iterable = ()) -> None:
     """Write the report (if asked), then print JSON or a table with its warnings.
 
     ``notes`` are short lines printed under the table (e.g. key diagnostics);
     under ``--json`` they are omitted, since the diagnostics are in the document.
+    ``extra_tables`` (rich tables) follow the notes, before the warnings and the
+    report's path, which always comes last.
     """
     table = with_library_warnings(table)
     if report is not None:
         from .report import write_report
 
-        cmdline = "llmcause " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_report(report, table, title=title, command=cmdline, sections=list(sections), truth=truth, intro=intro)
+        details = report_details(report)
+        if argv is not None:
+            details["command"] = "llmcause " + " ".join(argv)
+        write_report(report, table, title=title, sections=list(sections), truth=truth, intro=intro,
+                     notes=list(notes), **details)
     if as_json:
         sys.stdout.write(table.to_json(command) + "\n")
         sys.stdout.flush()
+        return
+    if is_quiet():
+        print_estimates(table)
         return
     console = stdout_console()
     console.print(table.rich_table(title=title))
     for note in notes:
         console.print(note, highlight=False, markup=False, soft_wrap=True)
+    for extra in extra_tables:
+        console.print(extra)
     print_warnings(table.warnings)
     if report is not None:
         console.print(f"report written to {report}", highlight=False)
+
+
+def print_estimates(table: EstimateTable) -> None:
+    """The `--quiet` output: one tab-separated line per estimate (name, estimand, method, estimate, CI)."""
+    for e in table:
+        numbers = (f"{v:.6g}" for v in (e.estimate, e.ci_low, e.ci_high))
+        fields = [str(e.name), str(e.estimand), str(e.method), *numbers]
+        sys.stdout.write("\t".join(" ".join(f.split()) for f in fields) + "\n")
+    sys.stdout.flush()
 
 
 @contextmanager

@@ -16,8 +16,10 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
+from ._lazy import lazy_module
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -55,6 +57,10 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
         raise DataError(f"{label}: permission denied")
     if path.stat().st_size == 0:
         raise DataError(f"{label}: the file is empty")
+    if path.suffix.lower() == ".dta":  # Stata, as classic causal data sets ship
+        from .formats import read_stata
+
+        return read_stata(path) if name is None else read_table(read_stata(path), name=name)
     fmt = _format_of(path, label)
     try:
         if fmt == "csv":
@@ -278,6 +284,65 @@ def covariate_matrix(df: pd.DataFrame, columns: Sequence[str],
     if not blocks:
         return np.zeros((df.shape[0], 0)), []
     return np.hstack(blocks), names
+
+
+def shared_covariates(source: pd.DataFrame, target: pd.DataFrame, columns: Sequence[str],
+                      option: str = "--covariates") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The same covariates from a source and a target table, encoded together (one-hot levels shared).
+
+    Each table is checked on its own first, so errors name its file, column and
+    row; a column that is numeric in one table must be numeric in the other.
+    """
+    columns = list(columns)
+    if not columns:
+        raise DataError(f"--target needs {option}: the columns that describe a row in both tables")
+    for df in (source, target):
+        require_columns(df, columns, option={c: option for c in columns})
+        if df.shape[0] == 0:
+            raise DataError(f"{source_of(df)}: the table has no rows")
+    for col in columns:
+        kinds = []
+        for df in (source, target):
+            covariate_matrix(df, [col])  # missing or infinite values, named by file and row
+            kinds.append(bool(pd.to_numeric(df[col], errors="coerce").notna().all()))
+        if kinds[0] != kinds[1]:
+            df = target if kinds[0] else source
+            i = int(np.flatnonzero(pd.to_numeric(df[col], errors="coerce").isna().to_numpy())[0])
+            raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {_show(df[col].iloc[i])} is not a "
+                            "number, but the column is numeric in the other table")
+    pooled = pd.concat([source[columns], target[columns]], ignore_index=True)
+    X, names = covariate_matrix(pooled, columns)
+    return X[:source.shape[0]], X[source.shape[0]:], names
+
+
+def time_column(df: pd.DataFrame, col: str) -> tuple[np.ndarray, bool]:
+    """A time column as float (seconds since the epoch for dates) and whether it held dates.
+
+    Every cell must be a number, or every cell a date; the first that is
+    neither is named by file, column and row.
+    """
+    require_columns(df, [col], option={col: "--time"})
+    raw = df[col]
+    missing = np.flatnonzero(raw.isna().to_numpy())
+    if missing.size:
+        raise DataError(f"{source_of(df)}: column {col!r}, row {int(missing[0]) + 1}: time is missing")
+    as_num = pd.to_numeric(raw, errors="coerce")
+    if as_num.notna().all():
+        return numeric_column(df, col), False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it cannot infer one date format
+        as_date = pd.to_datetime(raw, errors="coerce", utc=True)
+    bad = np.flatnonzero(as_date.isna().to_numpy())
+    if bad.size:
+        # name a cell that fails the reading most cells agree on (numbers or dates)
+        bad_num = np.flatnonzero(as_num.isna().to_numpy())
+        i = int(bad_num[0] if bad_num.size < bad.size else bad[0])
+        raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is neither a number nor "
+                        "a date")
+    seconds = (as_date - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=float), True
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -8,8 +8,10 @@ from typing import Callable, Iterator
 
 
 def progress_enabled(as_json: bool = False) -> bool:
-    """True when a bar may be drawn: stdout is a terminal and no JSON is being printed."""
-    return (not as_json) and sys.stdout.isatty()
+    """True when a bar may be drawn: stdout is a terminal, and neither JSON nor `--quiet` output is asked."""
+    from .clikit import is_quiet
+
+    return (not as_json) and (not is_quiet()) and sys.stdout.isatty()
 
 
 @contextmanager
@@ -27,3 +29,33 @@ def progress(total: int | None, description: str, enabled: bool | None = None) -
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda k=1: bar.advance(task, k)
+
+
+def counting_fits(estimator, advance: Callable[[int], None]):
+    """``estimator`` wrapped so that each fit (of each clone, one per fold) advances a progress bar.
+
+    Its predictions are the wrapped estimator's own; cloning keeps the callback.
+    """
+    from sklearn.base import BaseEstimator, clone
+
+    class CountingFits(BaseEstimator):
+        def __init__(self, estimator=None, advance=None):
+            self.estimator = estimator
+            self.advance = advance
+
+        def fit(self, X, y, sample_weight=None):
+            model = clone(self.estimator)
+            self.estimator_ = model.fit(X, y) if sample_weight is None else model.fit(X, y, sample_weight=sample_weight)
+            if hasattr(self.estimator_, "classes_"):
+                self.classes_ = self.estimator_.classes_
+            self.advance(1)
+            return self
+
+        def predict(self, X):
+            return self.estimator_.predict(X)
+
+        def predict_proba(self, X):
+            return self.estimator_.predict_proba(X)
+
+    # named after the wrapped class, so the diagnostics (which name the learners) read the same with or without a bar
+    return type(type(estimator).__name__, (CountingFits,), {})(estimator, advance)

@@ -116,7 +116,7 @@ def rich_tour_table(rows: Sequence[TourRow]):
         truth = "—" if r.truth is None else f"{r.truth:.3f}"
         covered = Text("—") if r.covered is None else (Text("yes", "green") if r.covered else Text("no", "red"))
         if r.broken_assumption and r.covered is not None:
-            covered = Text.assemble("yes" if r.covered else "no", " ", ("(assumption broken on purpose)", "yellow"))
+            covered = Text("yes" if r.covered else "no") + Text(" (assumption broken on purpose)", "yellow")
         # Text cells: questions and method names such as "length [llm-judge]" are shown as written.
         table.add_row(Text(r.stage), Text(r.question), Text(naive), Text(causal), Text(truth), covered)
     return table

@@ -18,18 +18,20 @@
 
 from __future__ import annotations
 
-from .arena import read_arena_battles, winner_outcome
-from .battles import Battles, prepare_battles
-from .datasets import arena_votes_long, load_arena_battles
-from .features import battle_style_features, normalized_difference, style_counts, text_features
-from .heterogeneity import GroupStyleEffects, style_effects_by_group
-from .lc_winrate import lc_winrates, length_controlled_winrate
-from .length_effect import bt_marginal_effect, dml_length_effect, length_effects, naive_length_slope
-from .rate import RateResult, RewardModel, Rewriter, rate_effects
-from .rewards import LengthSandboxReward, NgramRewardModel
-from .rewriters import LengthRewriter, MarkdownRewriter
-from .simulate import simulate_alpaca, simulate_battles, simulate_responses
-from .style import StyleStudy, pair_frequency_weights, style_control, style_control_battles
+import importlib
+
+_WHERE = {"read_arena_battles": "arena", "winner_outcome": "arena", "Battles": "battles",
+          "prepare_battles": "battles", "arena_votes_long": "datasets", "load_arena_battles": "datasets",
+          "battle_style_features": "features", "normalized_difference": "features", "style_counts": "features",
+          "text_features": "features", "GroupStyleEffects": "heterogeneity",
+          "style_effects_by_group": "heterogeneity", "lc_winrates": "lc_winrate",
+          "length_controlled_winrate": "lc_winrate", "bt_marginal_effect": "length_effect",
+          "dml_length_effect": "length_effect", "length_effects": "length_effect",
+          "naive_length_slope": "length_effect", "RateResult": "rate", "RewardModel": "rate", "Rewriter": "rate",
+          "rate_effects": "rate", "LengthSandboxReward": "rewards", "NgramRewardModel": "rewards",
+          "LengthRewriter": "rewriters", "MarkdownRewriter": "rewriters", "simulate_alpaca": "simulate",
+          "simulate_battles": "simulate", "simulate_responses": "simulate", "StyleStudy": "style",
+          "pair_frequency_weights": "style", "style_control": "style", "style_control_battles": "style"}
 
 __all__ = [
     "Battles", "GroupStyleEffects", "LengthRewriter", "LengthSandboxReward", "MarkdownRewriter", "NgramRewardModel",
@@ -40,3 +42,14 @@ __all__ = [
     "simulate_responses", "style_control", "style_control_battles", "style_counts", "style_effects_by_group",
     "text_features", "winner_outcome",
 ]
+
+
+def __getattr__(name: str):
+    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

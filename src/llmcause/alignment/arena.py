@@ -149,14 +149,40 @@ def winner_outcome(df: pd.DataFrame, col: str, *, ties: str = "half") -> np.ndar
     return y
 
 
-def read_arena_battles(source, *, name: str | None = None) -> pd.DataFrame:
+def is_arena_file(df: pd.DataFrame) -> bool:
+    """True when the columns are those of an Arena battle release (judged by structure, not by values)."""
+    cols = set(df.columns)
+    sides = {"conversation_a", "conversation_b"} <= cols or {"response_a", "response_b"} <= cols
+    votes = "winner" in cols or {"winner_model_a", "winner_model_b", "winner_tie"} <= cols
+    return sides and votes and {"model_a", "model_b"} <= cols
+
+
+def read_arena_battles(source, *, name: str | None = None, missing: str = "drop") -> pd.DataFrame:
     """Read an Arena battle file (any release) into model_a, model_b, winner, text_a, text_b, prompt, n_turns.
 
     Other columns (id, language, is_code, judge, ...) are kept. The input
-    DataFrame is not modified.
+    DataFrame is not modified. An empty answer (a turn with no text) is an
+    answer of length 0. A battle whose conversation is missing altogether is
+    left out with one warning counting such battles, kept in
+    ``out.attrs["warnings"]`` (``missing="error"``: a `DataError` naming the
+    first such row).
     """
+    if missing not in ("drop", "error"):
+        raise ValueError("missing must be 'drop' or 'error'")
     df = read_table(source, name=name)
     src = source_of(df)
+    warnings = []
+    if missing == "drop":
+        sides = [c for c in ("conversation_a", "conversation_b", "response_a", "response_b") if c in df.columns]
+        absent = df[sides].isna().any(axis=1).to_numpy() if sides else np.zeros(len(df), dtype=bool)
+        if absent.any():
+            rows = np.flatnonzero(absent) + 1
+            shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+            warnings.append(f"{src}: {rows.size} of {len(df)} battles have no answer text on one side (rows "
+                            f"{shown}) and were left out (--missing-text error to stop instead)")
+            kept = df.loc[~absent].reset_index(drop=True)
+            kept.attrs.update(df.attrs)
+            df = kept
     out = df.copy()
     if {"conversation_a", "conversation_b"} <= set(df.columns):
         side_a, side_b, prompt_col = "conversation_a", "conversation_b", "conversation_a"
@@ -192,4 +218,5 @@ def read_arena_battles(source, *, name: str | None = None) -> pd.DataFrame:
         out["prompt"] = prompts
     out["n_turns"] = [max(1, assistant_turn_count(v)) for v in df[side_a].tolist()]
     out.attrs.update(df.attrs)
+    out.attrs["warnings"] = warnings
     return out

@@ -6,7 +6,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from typing_extensions import Annotated
 
@@ -16,7 +15,12 @@ from ..core.estimate import EstimateTable
 from ..io import DataError, binary_column, check_output_path, check_outputs, label_column, numeric_column, parse_list, \
     read_table, require_columns, source_of
 
+from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
+    StoreOption, TimeoutOption, TpmOption
 from .display import print_lc, print_style, style_sections
+from .._lazy import lazy_module
+
+np = lazy_module("numpy")  # imported on first use: `llmcause --help` starts without it
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -49,17 +53,22 @@ class Attribute(str, Enum):
     markdown = "markdown"
 
 
-class Reward(str, Enum):
-    sandbox = "sandbox"
-    ngram = "ngram"
-
-
 _EXAMPLE_HELP = "A CSV, TSV, JSONL, JSON or Parquet file, or a built-in example: "
 
 
-def read_input(data: str, *, arena: bool = False, seed: int = 0):
-    """A table from a file, an Arena battle file (``arena``), or ``example:<name>``."""
-    from .arena import read_arena_battles
+class MissingText(str, Enum):
+    drop = "drop"
+    error = "error"
+
+
+MissingTextOption = Annotated[MissingText, typer.Option(
+    "--missing-text", help="Arena files: a battle with no conversation on one side is left out with one warning "
+                           "(drop) or stops the command (error). An empty answer is always kept, as length 0.")]
+
+
+def read_input(data: str, *, arena: bool = False, seed: int = 0, missing: str = "drop"):
+    """A table from a file, an Arena battle file (``arena``, or detected by its columns), or ``example:<name>``."""
+    from .arena import is_arena_file, read_arena_battles
     from .datasets import EXAMPLES, example_table
 
     if data.startswith("example:") and not Path(data).exists():
@@ -67,7 +76,16 @@ def read_input(data: str, *, arena: bool = False, seed: int = 0):
         if name not in EXAMPLES:
             raise DataError(f"{data}: no such example; choose from " + ", ".join(f"example:{e}" for e in EXAMPLES))
         return example_table(name, seed=seed)
-    return read_arena_battles(data) if arena else read_table(data)
+    df = read_table(data)
+    if arena or is_arena_file(df):
+        return read_arena_battles(df, name=source_of(df), missing=missing)
+    return df
+
+
+def _reader_warnings(df, table: EstimateTable) -> EstimateTable:
+    """The table with the reader's warnings (rows left out) put first."""
+    extra = list(df.attrs.get("warnings", ()))
+    return EstimateTable(list(table), [*extra, *table.warnings]) if extra else table
 
 
 def _battle_columns(arena: bool, model_a, model_b, winner, text_a=None, text_b=None, features=None):
@@ -87,12 +105,15 @@ def _output(table, *, command: str, as_json: bool, report, title: str, printer, 
         emit(table, command=command, as_json=True, report=report, title=title, sections=sections)
         return
     if report is not None:
-        import sys
-
+        from ..clikit import report_details
         from ..report import write_report
 
-        write_report(report, table, title=title, command="llmcause " + " ".join(sys.argv[1:]),
-                     sections=list(sections))
+        write_report(report, table, title=title, sections=list(sections), **report_details(report))
+    from ..clikit import is_quiet, print_estimates
+
+    if is_quiet():
+        print_estimates(table)
+        return
     printer()
     if report is not None:
         from ..clikit import stdout_console
@@ -141,7 +162,14 @@ def style_command(
                                                       "else simple.")] = Tokenizer.auto,
     min_battles: Annotated[int, typer.Option(min=2, help="Fewest battles a model may have.")] = 2,
     arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (conversations as lists of "
-                                                        "turns); column options default to its names.")] = False,
+                                                        "turns); column options default to its names. Files with "
+                                                        "Arena's columns are recognised without it.")] = False,
+    missing_text: MissingTextOption = MissingText.drop,
+    time: Annotated[Optional[str], typer.Option("--time", help="Time column (numbers or dates): adds strengths and "
+                                                "style effects per time window, with change tests.")] = None,
+    windows: Annotated[int, typer.Option(min=2, max=50, help="Time windows (equal numbers of battles).")] = 4,
+    half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted estimates, in windows.")]
+    = 1.0,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -157,8 +185,9 @@ def style_command(
     from .style import style_control_battles
 
     check_output_path(report, "--report", inputs=[battles])
-    df = declare_categorical(read_input(battles, arena=arena, seed=seed), categorical,
+    df = declare_categorical(read_input(battles, arena=arena, seed=seed, missing=missing_text.value), categorical,
                              parse_list(controls, "--controls"), "--controls")
+    arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
     feature_list = parse_list(features, "--features") if features else None
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
                                                                feature_list)
@@ -172,6 +201,12 @@ def style_command(
     groups = None
     if by:
         groups = label_column(df, by)[prepared.rows]
+    when = None
+    if time is not None:
+        from ..io import time_column
+
+        when, when_is_date = time_column(df, time)
+        when = when[prepared.rows]
     with data_errors(src):
         study = style_control_battles(prepared, weights=weights.value, penalty=penalty, level=level)
         table = study.estimates()
@@ -188,6 +223,13 @@ def style_command(
             hetero = style_effects_by_group(prepared, groups, reference=reference, weights=weights.value,
                                             penalty=penalty, level=level, by=by)
             table = table + hetero.estimates()
+        over_time = None
+        if when is not None:
+            from .drift import style_over_time
+
+            over_time = style_over_time(prepared, when, time_is_date=when_is_date, n_windows=windows,
+                                        half_life=half_life, weights=weights.value, penalty=penalty, level=level)
+            table = table + over_time
     notes = []
     if prepared.tokenizer:
         notes.append(f"length counted in {prepared.tokenizer} tokens")
@@ -195,10 +237,19 @@ def style_command(
         notes.append(f"{prepared.n_ties} ties counted as half a win each")
     if prepared.ties_dropped:
         notes.append(f"{prepared.ties_dropped} ties left out (--ties drop)")
+    table = _reader_warnings(df, table)
     sections = style_sections(study, lengths, hetero, notes)
     _output(table, command="alignment style", as_json=json_out, report=report,
             title="Style-controlled model strengths", sections=sections,
-            printer=lambda: print_style(study, lengths, hetero, notes, table.warnings))
+            printer=lambda: _print_style_and_time(study, lengths, hetero, notes, table.warnings, over_time))
+
+
+def _print_style_and_time(study, lengths, hetero, notes, warnings, over_time) -> None:
+    if over_time is not None:
+        from ..clikit import stdout_console
+
+        stdout_console().print(over_time.rich_table(title="Over time (log-odds)"))
+    print_style(study, lengths, hetero, notes, warnings)
 
 
 # --------------------------------------------------------------------------- lc-winrate
@@ -221,7 +272,9 @@ def lc_winrate_command(
                                                             "the other models when shared).")] = None,
     difficulty: Annotated[Optional[str], typer.Option(help="Instruction difficulty column.")] = None,
     ties: Annotated[Ties, typer.Option(help="half or drop.")] = Ties.half,
-    arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format.")] = False,
+    arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (recognised by its columns "
+                                                        "without it).")] = False,
+    missing_text: MissingTextOption = MissingText.drop,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -233,7 +286,8 @@ def lc_winrate_command(
     from .lc_winrate import lc_winrates, orient_against_baseline
 
     check_output_path(report, "--report", inputs=[data])
-    df = read_input(data, arena=arena, seed=seed)
+    df = read_input(data, arena=arena, seed=seed, missing=missing_text.value)
+    arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
                                                                [length_a] if length_a else None)
     src = source_of(df)
@@ -267,7 +321,7 @@ def lc_winrate_command(
     with data_errors(src):
         table = lc_winrates(model, pref, lm, lbase, instructions=instr, difficulty=gam, level=level,
                             baseline=baseline, rows=rows)
-    warnings = list(table.warnings)
+    warnings = [*df.attrs.get("warnings", ()), *table.warnings]
     if skipped:
         warnings.append(f"{skipped} battles without the baseline were left out")
     table = EstimateTable(list(table), warnings)
@@ -290,14 +344,33 @@ def rate_command(
                                                           "from the text).")] = None,
     threshold: Annotated[int, typer.Option(min=2, help="Length attribute: long means at least this many "
                                                        "tokens.")] = 150,
-    reward: Annotated[Reward, typer.Option(help="sandbox: known length effect; ngram: learnt from --train "
-                                                "votes.")] = Reward.sandbox,
+    reward: Annotated[str, typer.Option(help="Reward model: sandbox (sandbox:length, a known length effect), "
+                                             "ngram (sandbox:ngram, learnt from --train votes), "
+                                             "openai:MODEL@URL or python:module:attr.")] = "sandbox",
+    rewriter: Annotated[Optional[str], typer.Option(help="Rewriter: sandbox (the rule rewriter of --attribute), "
+                                                         "openai:MODEL@URL or python:module:attr.")] = None,
+    reward_template: Annotated[Optional[str], typer.Option("--reward-template", help="Prompt template of a chat "
+                               "reward model, with {response} (and {prompt}); its reply's first number is the "
+                               "reward.")] = None,
+    rewrite_on_template: Annotated[Optional[str], typer.Option("--rewrite-on-template", help="Prompt template "
+                                   "of a chat rewriter that turns the attribute on, with {response} (and "
+                                   "{prompt}).")] = None,
+    rewrite_off_template: Annotated[Optional[str], typer.Option("--rewrite-off-template", help="Likewise, "
+                                    "turning the attribute off.")] = None,
     length_coef: Annotated[float, typer.Option(help="Sandbox reward: its true length effect.")] = 0.5,
     train: Annotated[Optional[str], typer.Option(help="Battles to learn the n-gram reward from: an Arena file, or "
                                                       "columns text_a, text_b, winner.")] = None,
     cluster: Annotated[Optional[str], typer.Option(help="Prompt id column: cluster-robust CIs.")] = None,
     rewrites: Annotated[Optional[Path], typer.Option(help="Write every original, rewrite and reward to this "
                                                           "CSV.")] = None,
+    store: StoreOption = None,
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -306,41 +379,72 @@ def rate_command(
     """Effect of an attribute on a reward model by rewriting (RATE): naive, single rewrite, rewrite of rewrite."""
     from ..io import write_text_atomic
     from ..progress import progress, progress_enabled
+    from ..runs.cliopts import ModelSession
+    from ..runs.models import ChatModel
     from .arena import texts_of_column
+    from .llm import ModelReward, ModelRewriter, default_rewrite_templates
     from .rate import rate_effects
     from .rewards import LengthSandboxReward, length_attribute
     from .rewriters import LengthRewriter, MarkdownRewriter, has_markdown
 
     check_outputs({"--report": report, "--rewrites": rewrites}, inputs=[data, train])
-    if reward == Reward.ngram and train is None:
+    reward_spec = {"sandbox": "sandbox:length", "ngram": "sandbox:ngram"}.get(reward, reward)
+    rewriter_spec = rewriter or "sandbox"
+    if rewriter_spec == "sandbox":
+        rewriter_spec = f"sandbox:{attribute.value}"
+    if reward_spec == "sandbox:ngram" and train is None:
         raise DataError("--reward ngram needs --train (battles with texts and votes to learn it from)")
     df = read_input(data, seed=seed)
     src = source_of(df)
     texts = texts_of_column(df, text)
     prompts = None if prompt is None else [str(p) for p in label_column(df, prompt)]
     clusters = None if cluster is None else label_column(df, cluster)
-    if attribute == Attribute.length:
-        rewriter, attr_of = LengthRewriter(threshold), length_attribute(threshold)
-    else:
-        rewriter, attr_of = MarkdownRewriter(), has_markdown
+    attr_of = length_attribute(threshold) if attribute == Attribute.length else has_markdown
     w = binary_column(df, treatment) if treatment else np.array([attr_of(t) for t in texts], dtype=float)
-    if reward == Reward.sandbox:
-        model = LengthSandboxReward(length_coef=length_coef, threshold=threshold, seed=seed)
-    else:
-        model = _train_ngram(train, seed)
-    with progress(8, "rate", enabled=progress_enabled(json_out)) as advance, data_errors(src):
-        result = rate_effects(texts, w, model, rewriter, prompts=prompts, cluster=clusters, attribute_of=attr_of,
-                              name=attribute.value, level=level, on_step=lambda s: advance(1))
+    templates = default_rewrite_templates(attribute.value, threshold)
+    for target, given, option in ((1, rewrite_on_template, "--rewrite-on-template"),
+                                  (0, rewrite_off_template, "--rewrite-off-template")):
+        if given is not None:
+            if "{response}" not in given:
+                raise DataError(f"{option}: the template must contain {{response}}")
+            templates[target] = given
+    sandbox_rewriters = {"length": lambda: LengthRewriter(threshold), "markdown": MarkdownRewriter}
+    sandbox_rewards = {"length": lambda: LengthSandboxReward(length_coef=length_coef, threshold=threshold,
+                                                             seed=seed),
+                       "ngram": lambda: _train_ngram(train, seed)}
+    with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                      tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
+                      inputs=(data, train)) as session:
+        model = session.load(reward_spec, "--reward", sandbox=sandbox_rewards, score_template=reward_template,
+                             template_option="--reward-template")
+        if not hasattr(model, "score"):
+            raise DataError(f"--reward {reward}: this model cannot score a response")
+        if isinstance(model, ChatModel):  # its score is the first number of its reply to the reward template
+            model = ModelReward(model)
+        rw = session.load(rewriter_spec, "--rewriter", sandbox=sandbox_rewriters)
+        if isinstance(rw, ChatModel) or not hasattr(rw, "rewrite"):
+            if not hasattr(rw, "generate"):
+                raise DataError(f"--rewriter {rewriter}: this model can neither rewrite nor generate text")
+            rw = ModelRewriter(rw, templates)
+        chat = session.stats() is not None
+        with progress(8, "rate", enabled=progress_enabled(json_out) and not chat) as advance, data_errors(src):
+            result = rate_effects(texts, w, model, rw, prompts=prompts, cluster=clusters, attribute_of=attr_of,
+                                  name=attribute.value, level=level, on_step=lambda s: advance(1))
+        calls, note = session.summary(), session.note()
     table = result.table
-    if reward == Reward.sandbox and attribute == Attribute.length:
+    known = reward_spec == "sandbox:length" and attribute == Attribute.length
+    if known:
         table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "true_effect": length_coef})
                                if e.estimand.startswith("effect") else e for e in table], table.warnings)
+    if calls is not None:
+        table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": calls}) for e in table],
+                              table.warnings)
     if rewrites is not None:
         write_text_atomic(rewrites, result.texts.to_csv(index=False))
-    truth = {f"{e.name} ({e.method})": length_coef for e in table
-             if reward == Reward.sandbox and attribute == Attribute.length and e.estimand.startswith("effect")}
+    truth = {f"{e.name} ({e.method})": length_coef for e in table if known and e.estimand.startswith("effect")}
+    reward_name = {"sandbox:length": "sandbox", "sandbox:ngram": "ngram"}.get(reward_spec, reward_spec.split("@")[0])
     emit(table, command="alignment rate", as_json=json_out, report=report, truth=truth or None,
-         title=f"Effect of {attribute.value} on the {reward.value} reward (RATE)")
+         title=f"Effect of {attribute.value} on the {reward_name} reward (RATE)", notes=[note] if note else ())
 
 
 def _train_ngram(path: str, seed: int):

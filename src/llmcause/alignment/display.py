@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from .._lazy import lazy_module
 
 from ..clikit import print_warnings, stdout_console
+
+np = lazy_module("numpy")  # imported on first use: the command line starts without them
+pd = lazy_module("pandas")
 
 
 def style_sections(study, lengths, hetero, notes):

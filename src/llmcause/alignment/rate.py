@@ -72,22 +72,33 @@ class RateResult:
         return self.table
 
 
-def _rewrite(rewriter: Rewriter, texts: list[str], target: int, prompts) -> list[str]:
-    if not texts:
-        return []
-    out = list(rewriter.rewrite(texts, target, prompts))
-    if len(out) != len(texts):
-        raise ValueError(f"the rewriter returned {len(out)} texts for {len(texts)} inputs")
-    return [str(t) for t in out]
+def _rewrite(rewriter: Rewriter, texts: list[str | None], target: int, prompts) -> list[str | None]:
+    """Rewrites of the texts that exist (None in, None out); a rewriter may answer None where it failed."""
+    have = [i for i, t in enumerate(texts) if t is not None]
+    out: list[str | None] = [None] * len(texts)
+    if not have:
+        return out
+    got = list(rewriter.rewrite([texts[i] for i in have], target, None if prompts is None else
+                                [prompts[i] for i in have]))
+    if len(got) != len(have):
+        raise ValueError(f"the rewriter returned {len(got)} texts for {len(have)} inputs")
+    for i, t in zip(have, got):
+        out[i] = None if t is None else str(t)
+    return out
 
 
-def _score(model: RewardModel, texts: list[str], prompts) -> np.ndarray:
-    if not texts:
-        return np.zeros(0)
-    r = np.asarray(model.score(texts, prompts), dtype=float).ravel()
-    if r.shape[0] != len(texts) or not np.all(np.isfinite(r)):
+def _score(model: RewardModel, texts: list[str | None], prompts) -> np.ndarray:
+    """Rewards of the texts that exist; NaN for a missing text or a score the model could not give."""
+    have = [i for i, t in enumerate(texts) if t is not None]
+    out = np.full(len(texts), np.nan)
+    if not have:
+        return out
+    r = np.asarray(model.score([texts[i] for i in have], None if prompts is None else [prompts[i] for i in have]),
+                   dtype=float).ravel()
+    if r.shape[0] != len(have) or np.any(np.isinf(r)):
         raise ValueError("the reward model must return one finite score per text")
-    return r
+    out[have] = r
+    return out
 
 
 def rate_effects(
@@ -109,25 +120,30 @@ def rate_effects(
     ----------
     texts : responses y.
     attribute : W per response (0/1), e.g. from ``attribute_of``.
-    reward_model : scores texts (`RewardModel`).
-    rewriter : sets W (`Rewriter`).
+    reward_model : scores texts (`RewardModel`); NaN where it gives no score.
+    rewriter : sets W (`Rewriter`); None where it gives no rewrite.
     prompts : optional prompt per response, passed to the rewriter and the reward model.
     cluster : optional prompt id per response (several responses per prompt): CR1 errors.
     attribute_of : optional W(text), used to audit that each rewrite sets W as asked.
+
+    A response whose rewrite or any of whose rewards is missing (a model
+    call that failed or a reply that could not be read) is left out of every
+    estimate, with a warning; the estimates then assume such responses are
+    missing at random.
     """
     texts = [str(t) for t in texts]
-    w = np.asarray(attribute, dtype=float)
-    n = len(texts)
-    if w.shape[0] != n:
+    w_all = np.asarray(attribute, dtype=float)
+    n_all = len(texts)
+    if w_all.shape[0] != n_all:
         raise ValueError("one attribute value per text is needed")
-    if not np.all(np.isin(w, (0.0, 1.0))):
+    if not np.all(np.isin(w_all, (0.0, 1.0))):
         raise ValueError("the attribute must be 0 or 1")
-    n1, n0 = int(w.sum()), int(n - w.sum())
+    n1, n0 = int(w_all.sum()), int(n_all - w_all.sum())
     if n1 < 2 or n0 < 2:
         raise ValueError(f"need at least two responses with and two without the attribute (have {n1} and {n0})")
     prompts_arr = None if prompts is None else [str(p) for p in prompts]
-    clus = None if cluster is None else np.asarray(cluster)
-    t_idx, c_idx = np.flatnonzero(w == 1), np.flatnonzero(w == 0)
+    clus_all = None if cluster is None else np.asarray(cluster)
+    t_all, c_all = np.flatnonzero(w_all == 1), np.flatnonzero(w_all == 0)
 
     def pick(seq, idx):
         return None if seq is None else [seq[i] for i in idx]
@@ -136,63 +152,78 @@ def rate_effects(
     step("scoring the originals")
     r_orig = _score(reward_model, texts, prompts_arr)
     step("rewriting: attribute off")
-    t_texts = pick(texts, t_idx)
-    y0 = _rewrite(rewriter, t_texts, 0, pick(prompts_arr, t_idx))
+    y0 = _rewrite(rewriter, pick(texts, t_all), 0, pick(prompts_arr, t_all))
     step("rewriting back: attribute on")
-    y01 = _rewrite(rewriter, y0, 1, pick(prompts_arr, t_idx))
+    y01 = _rewrite(rewriter, y0, 1, pick(prompts_arr, t_all))
     step("rewriting: attribute on")
-    c_texts = pick(texts, c_idx)
-    y1 = _rewrite(rewriter, c_texts, 1, pick(prompts_arr, c_idx))
+    y1 = _rewrite(rewriter, pick(texts, c_all), 1, pick(prompts_arr, c_all))
     step("rewriting back: attribute off")
-    y10 = _rewrite(rewriter, y1, 0, pick(prompts_arr, c_idx))
+    y10 = _rewrite(rewriter, y1, 0, pick(prompts_arr, c_all))
     step("scoring the rewrites")
-    r_y0 = _score(reward_model, y0, pick(prompts_arr, t_idx))
-    r_y01 = _score(reward_model, y01, pick(prompts_arr, t_idx))
-    r_y1 = _score(reward_model, y1, pick(prompts_arr, c_idx))
-    r_y10 = _score(reward_model, y10, pick(prompts_arr, c_idx))
+    # Per response: its first rewrite and the rewrite of that rewrite, with their rewards.
+    first: list[str | None] = [None] * n_all
+    second: list[str | None] = [None] * n_all
+    for idx, a, b in ((t_all, y0, y01), (c_all, y1, y10)):
+        for j, i in enumerate(idx):
+            first[i], second[i] = a[j], b[j]
+    r_first = _score(reward_model, first, prompts_arr)
+    r_second = _score(reward_model, second, prompts_arr)
 
-    out: list[Estimate] = []
-    cl_t = None if clus is None else clus[t_idx]
-    cl_c = None if clus is None else clus[c_idx]
+    warnings = []
+    ok = np.isfinite(r_orig) & np.isfinite(r_first) & np.isfinite(r_second)
+    keep = np.flatnonzero(ok)
+    if keep.size < n_all:
+        warnings.append(f"{n_all - keep.size} of {n_all} responses left out: a rewrite or a reward is missing "
+                        "(assumed missing at random)")
+    w = w_all[keep]
+    n, n1, n0 = keep.size, int(w.sum()), int(keep.size - w.sum())
+    if n1 < 2 or n0 < 2:
+        raise ValueError(f"only {n1} responses with and {n0} without the attribute have every rewrite and reward; "
+                         "need at least two of each")
+    t_idx, c_idx = keep[w == 1], keep[w == 0]  # original row numbers
+    clus = None if clus_all is None else clus_all[keep]
     kw = dict(level=level)
+    out: list[Estimate] = []
+    cl_t = None if clus_all is None else clus_all[t_idx]
+    cl_c = None if clus_all is None else clus_all[c_idx]
+    ro = r_orig[keep]
 
     # Naive: two-sample difference of means, as one influence vector over all n rows.
     m1, m0 = float(r_orig[t_idx].mean()), float(r_orig[c_idx].mean())
-    psi = np.where(w == 1, (n / n1) * (r_orig - m1), -(n / n0) * (r_orig - m0))
+    psi = np.where(w == 1, (n / n1) * (ro - m1), -(n / n0) * (ro - m0))
     out.append(estimate_from_influence(m1 - m0, psi, name=f"{name} ATE", estimand=f"effect of {name} on reward",
-                                       method="naive", cluster=clus, diagnostics={"n_treated": n1, "n_control": n0},
-                                       **kw))
+                                       method="naive", cluster=clus, rows=keep,
+                                       diagnostics={"n_treated": n1, "n_control": n0}, **kw))
+    tpos, cpos = np.flatnonzero(w == 1), np.flatnonzero(w == 0)
 
     def paired(d_t: np.ndarray, d_c: np.ndarray, method: str, diag: dict) -> list[Estimate]:
         att, atu = float(d_t.mean()), float(d_c.mean())
         ate = (n1 * att + n0 * atu) / n
         psi_ate = np.empty(n)
-        psi_ate[t_idx] = d_t - att
-        psi_ate[c_idx] = d_c - atu
+        psi_ate[tpos] = d_t - att
+        psi_ate[cpos] = d_c - atu
         est = f"effect of {name} on reward"
         return [
             estimate_from_influence(ate, psi_ate, name=f"{name} ATE", estimand=est, method=method, cluster=clus,
-                                    diagnostics={**diag, "n_treated": n1, "n_control": n0}, **kw),
+                                    rows=keep, diagnostics={**diag, "n_treated": n1, "n_control": n0}, **kw),
             estimate_from_influence(att, d_t - att, name=f"{name} ATT", estimand=est, method=method, cluster=cl_t,
                                     rows=t_idx, diagnostics=diag, **kw),
             estimate_from_influence(atu, d_c - atu, name=f"{name} ATU", estimand=est, method=method, cluster=cl_c,
                                     rows=c_idx, diagnostics=diag, **kw),
         ]
 
-    out += paired(r_orig[t_idx] - r_y0, r_y1 - r_orig[c_idx], "single rewrite",
+    out += paired(r_orig[t_idx] - r_first[t_idx], r_first[c_idx] - r_orig[c_idx], "single rewrite",
                   {"compares": "original vs one rewrite"})
-    out += paired(r_y01 - r_y0, r_y1 - r_y10, "rate", {"compares": "rewrite vs rewrite of rewrite"})
+    out += paired(r_second[t_idx] - r_first[t_idx], r_first[c_idx] - r_second[c_idx], "rate",
+                  {"compares": "rewrite vs rewrite of rewrite"})
     # The rewriter's own effect: rewriting twice returns to the same W, so a fair rewriter changes nothing.
-    out.append(estimate_from_influence(float(np.mean(r_y01 - r_orig[t_idx])),
-                                       (r_y01 - r_orig[t_idx]) - np.mean(r_y01 - r_orig[t_idx]),
-                                       name="rewrite side effect (W=1)", estimand="reward change from rewriting "
-                                       "twice", method="rewrite audit", cluster=cl_t, rows=t_idx, **kw))
-    out.append(estimate_from_influence(float(np.mean(r_y10 - r_orig[c_idx])),
-                                       (r_y10 - r_orig[c_idx]) - np.mean(r_y10 - r_orig[c_idx]),
-                                       name="rewrite side effect (W=0)", estimand="reward change from rewriting "
-                                       "twice", method="rewrite audit", cluster=cl_c, rows=c_idx, **kw))
-    warnings = []
-    leak = {"ATT pairs": rewrite_word_leak(y01, y0), "ATU pairs": rewrite_word_leak(y1, y10)}
+    for idx, cl, label in ((t_idx, cl_t, "W=1"), (c_idx, cl_c, "W=0")):
+        d = r_second[idx] - r_orig[idx]
+        out.append(estimate_from_influence(float(np.mean(d)), d - np.mean(d), name=f"rewrite side effect ({label})",
+                                           estimand="reward change from rewriting twice", method="rewrite audit",
+                                           cluster=cl, rows=idx, **kw))
+    leak = {"ATT pairs": rewrite_word_leak([second[i] for i in t_idx], [first[i] for i in t_idx]),
+            "ATU pairs": rewrite_word_leak([first[i] for i in c_idx], [second[i] for i in c_idx])}
     out = [e.with_(diagnostics={**e.diagnostics, "word_leak": leak}) if e.method == "rate" else e for e in out]
     flagged = [f"{w!r} on the {'on' if v > 0 else 'off'} side of {abs(v):.0%} of {side}"
                for side, found in leak.items() for w, v in found["systematic"].items()]
@@ -201,21 +232,12 @@ def rate_effects(
         warnings.append(f"the rewriter adds words in one direction only ({words}): a side effect "
                         f"RATE cannot cancel; if the reward responds to these words, RATE measures {name} plus "
                         "them (use a rewriter that adds no words, or check the reward ignores them)")
-    frame = pd.DataFrame({"text": texts, "attribute": w.astype(int), "reward": r_orig})
-    frame["rewrite"] = None
-    frame["rewrite_of_rewrite"] = None
-    frame["reward_rewrite"] = np.nan
-    frame["reward_rewrite_of_rewrite"] = np.nan
-    frame.loc[t_idx, "rewrite"] = y0
-    frame.loc[t_idx, "rewrite_of_rewrite"] = y01
-    frame.loc[c_idx, "rewrite"] = y1
-    frame.loc[c_idx, "rewrite_of_rewrite"] = y10
-    frame.loc[t_idx, "reward_rewrite"] = r_y0
-    frame.loc[t_idx, "reward_rewrite_of_rewrite"] = r_y01
-    frame.loc[c_idx, "reward_rewrite"] = r_y1
-    frame.loc[c_idx, "reward_rewrite_of_rewrite"] = r_y10
+    frame = pd.DataFrame({"text": texts, "attribute": w_all.astype(int), "reward": r_orig, "rewrite": first,
+                          "rewrite_of_rewrite": second, "reward_rewrite": r_first,
+                          "reward_rewrite_of_rewrite": r_second})
     if attribute_of is not None:
-        audit = _audit(attribute_of, y0, y01, y1, y10)
+        audit = _audit(attribute_of, [first[i] for i in t_idx], [second[i] for i in t_idx],
+                       [first[i] for i in c_idx], [second[i] for i in c_idx])
         out = [e.with_(diagnostics={**e.diagnostics, "rewrite_audit": audit}) if e.method == "rate" else e
                for e in out]
         worst = min(audit.values())

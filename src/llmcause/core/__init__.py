@@ -3,14 +3,16 @@
 It knows no LLM words and imports nothing from the stage packages.
 """
 
-from .ate import aipw, aipw_scores, difference_in_means, ipw, regression_adjustment
-from .crossfit import crossfit_predict, crossfit_proba, fold_ids, repeated_fold_ids
-from .estimate import Estimate, EstimateTable
-from .inference import (contrast, estimate_from_influence, holm, influence_se, linear_combination,
-                        multiplier_bootstrap, pairwise_contrasts, percentile_bootstrap, simultaneous_intervals,
-                        wald_interval)
-from .pairwise import fit_bradley_terry
-from .plr import partially_linear
+import importlib
+
+_WHERE = {"aipw": "ate", "aipw_scores": "ate", "difference_in_means": "ate", "ipw": "ate",
+          "regression_adjustment": "ate", "crossfit_predict": "crossfit", "crossfit_proba": "crossfit",
+          "fold_ids": "crossfit", "repeated_fold_ids": "crossfit", "Estimate": "estimate",
+          "EstimateTable": "estimate", "contrast": "inference", "estimate_from_influence": "inference",
+          "holm": "inference", "influence_se": "inference", "linear_combination": "inference",
+          "multiplier_bootstrap": "inference", "pairwise_contrasts": "inference",
+          "percentile_bootstrap": "inference", "simultaneous_intervals": "inference", "wald_interval": "inference",
+          "fit_bradley_terry": "pairwise", "partially_linear": "plr"}
 
 __all__ = [
     "Estimate", "EstimateTable", "aipw", "aipw_scores", "contrast", "crossfit_predict", "crossfit_proba",
@@ -19,3 +21,14 @@ __all__ = [
     "percentile_bootstrap", "regression_adjustment", "repeated_fold_ids", "simultaneous_intervals",
     "wald_interval",
 ]
+
+
+def __getattr__(name: str):
+    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -29,8 +29,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .crossfit import crossfit_predict, crossfit_proba, fold_ids, median_aggregate
-from .diagnostics import overlap_report
+from .diagnostics import clip_propensity, overlap_report
 from .estimate import Estimate
+from .evalue import binary_outcome_evalues
 from .inference import estimate_from_influence, wald_interval
 from .sensitivity import ate_riesz_terms, sensitivity_summary
 
@@ -123,8 +124,11 @@ def ipw(y, a, X=None, *, propensity=None, estimand: str = "ate", propensity_mode
 
     ATE: θ̂ = Σ(AᵢYᵢ/êᵢ)/Σ(Aᵢ/êᵢ) − Σ((1−Aᵢ)Yᵢ/(1−êᵢ))/Σ((1−Aᵢ)/(1−êᵢ)).
     ATT: the treated mean minus the control mean weighted by ê/(1−ê).
-    Propensities are given (``propensity``) or cross-fitted from X. The
-    influence values treat ê as known; for the ATE that is conservative when ê
+    Propensities are given (``propensity``) or cross-fitted from X, then
+    clipped by `clip_propensity`: to [clip, 1 − clip] for the ATE, only above
+    at 1 − clip for the ATT (a small ê merely gives a control little weight).
+    The count clipped is in the diagnostics and a warning. The influence
+    values treat ê as known; for the ATE that is conservative when ê
     is estimated (Hirano, Imbens & Ridder 2003).
     """
     _check_estimand(estimand)
@@ -142,7 +146,7 @@ def ipw(y, a, X=None, *, propensity=None, estimand: str = "ate", propensity_mode
         if e_raw.shape[0] != n or not np.all((e_raw > 0) & (e_raw < 1)):
             raise ValueError("propensity must be one value in (0, 1) per row")
         X = None if X is None else _check_X(X, n)
-    e = np.clip(e_raw, clip, 1 - clip)
+    e = clip_propensity(e_raw, clip, estimand)
     w1 = a / e
     if estimand == "ate":
         w0 = (1 - a) / (1 - e)
@@ -194,9 +198,11 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     The outcome model is fitted separately on each arm's training rows, the
     propensity model on all training rows; each predicts only its held-out
     fold (folds keep ``cluster`` groups together). Propensities are clipped
-    to [clip, 1 − clip] (DoubleML's default 0.01); the share clipped, ESS per
-    arm and covariate balance are reported in the diagnostics, with warnings
-    when overlap is poor.
+    to [clip, 1 − clip] for the ATE (DoubleML's default 0.01) and only at
+    1 − clip for the ATT (`clip_propensity`; DoubleML clips both ends, so the
+    two agree for the ATT only when no propensity lies below ``clip``); the
+    number clipped, ESS per arm and covariate balance are reported in the
+    diagnostics, with warnings when anything was clipped or overlap is poor.
 
     With ``n_rep > 1`` the fit is repeated on independent splits: the point
     estimate and SE are aggregated by the median rule (`median_aggregate`);
@@ -207,6 +213,8 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     ``sensitivity_cf`` is None, ``sensitivity``: omitted-variable-bias bounds
     for a confounder of strength cf_y = cf_d = ``sensitivity_cf`` and the
     robustness values RV and RVa (`core.sensitivity`; from the first split).
+    For a 0/1 outcome the diagnostics also hold ``evalue``: the adjusted
+    risk and odds ratios with intervals and their E-values (`core.evalue`).
     """
     _check_estimand(estimand)
     y, a = _check_y_a(y, a)
@@ -226,7 +234,7 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
         mu1 = crossfit_predict(out_model, X, y, f, train_mask=a == 1)
         mu0 = crossfit_predict(out_model, X, y, f, train_mask=a == 0)
         e_raw = crossfit_proba(ps_model, X, a, f, classes=np.array([0, 1]))[:, 1]
-        e = np.clip(e_raw, clip, 1 - clip)
+        e = clip_propensity(e_raw, clip, estimand)
         theta, psi = aipw_scores(y, a, mu0, mu1, e, estimand)
         est = estimate_from_influence(theta, psi, name="", estimand="", method="", cluster=cluster)
         thetas.append(theta)
@@ -239,6 +247,9 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     diag.update(_potential_outcome_means(y, a, mu0, mu1, e, estimand))
     diag.update({"n_folds": int(np.unique(folds).shape[0]) if folds is not None else n_folds, "n_rep": n_rep,
                  "outcome_model": type(out_model).__name__, "propensity_model": type(ps_model).__name__})
+    if np.all((y == 0) | (y == 1)):
+        diag["evalue"] = binary_outcome_evalues(*_risk_influence(y, a, mu0, mu1, e, estimand), level=level,
+                                                cluster=cluster)
     if sensitivity_cf is not None:
         terms = ate_riesz_terms(y, a, mu0, mu1, e, estimand)
         diag["sensitivity"] = sensitivity_summary(thetas[0], psis[0], *terms, cf=sensitivity_cf, level=level,
@@ -265,6 +276,20 @@ def _potential_outcome_means(y, a, mu0, mu1, e, estimand: str) -> dict:
     y1 = float(y[a == 1].mean())
     s0 = a * mu0 + (1 - a) * e * (y - mu0) / (1 - e)
     return {"mean_outcome_treated": y1, "mean_outcome_control": float(s0.sum() / (p * y.shape[0]))}
+
+
+def _risk_influence(y, a, mu0, mu1, e, estimand: str):
+    """(p̂₁, p̂₀, ψ₁, ψ₀): AIPW risks under treatment and control (of everyone, or of the treated) with influence values."""
+    if estimand == "ate":
+        phi1 = mu1 + a * (y - mu1) / e
+        phi0 = mu0 + (1 - a) * (y - mu0) / (1 - e)
+        p1, p0 = float(phi1.mean()), float(phi0.mean())
+        return p1, p0, phi1 - p1, phi0 - p0
+    p = a.mean()
+    p1 = float(y[a == 1].mean())
+    s0 = a * mu0 + (1 - a) * e * (y - mu0) / (1 - e)
+    p0 = float(s0.sum() / a.sum())
+    return p1, p0, a * (y - p1) / p, (s0 - a * p0) / p
 
 
 # --------------------------------------------------------------------------- checks

@@ -5,7 +5,11 @@ propensities, the propensity range, Kish's effective sample size per arm,
 and standardized mean differences of the covariates before and after
 weighting (Austin & Stuart 2015; a |SMD| above 0.1 is the usual alarm).
 Trimming to [0.1, 0.9] (Crump et al. 2009) would change the estimand, so
-llmcause clips (keeps every row) and says how much it clipped.
+llmcause clips (keeps every row) and says how much it clipped. For the ATT
+only the upper end is clipped: a control's weight is e/(1−e), which explodes
+only as e → 1, while raising a small e (controls unlike the treated) to the
+bound would give those controls weight they should not have and bias the
+estimate (`clip_propensity`).
 """
 
 from __future__ import annotations
@@ -62,6 +66,20 @@ def balancing_weights(propensity: np.ndarray, treated: np.ndarray, estimand: str
     raise ValueError(f"unknown estimand {estimand!r}")
 
 
+def clip_propensity(propensity: np.ndarray, clip: float, estimand: str = "ate") -> np.ndarray:
+    """Propensities bounded for weighting: [clip, 1 − clip] for the ATE, ≤ 1 − clip for the ATT.
+
+    The ATT weights controls by e/(1−e) and treated rows by 1, so a small
+    propensity is harmless there; only e near 1 needs a bound.
+    """
+    e = np.asarray(propensity, dtype=float)
+    if estimand == "att":
+        return np.minimum(e, 1.0 - clip)
+    if estimand == "ate":
+        return np.clip(e, clip, 1.0 - clip)
+    raise ValueError(f"unknown estimand {estimand!r}")
+
+
 def overlap_report(
     propensity_raw: np.ndarray,
     treated: np.ndarray,
@@ -74,14 +92,18 @@ def overlap_report(
     """Overlap diagnostics for a binary treatment, and plain-language warnings.
 
     Returns (diagnostics, warnings). Diagnostics: the raw propensity range,
-    the clip bound and share of rows clipped, Kish ESS per arm (absolute and
-    as a fraction of the arm), and, given covariates, the largest |SMD|
-    before and after weighting (with the per-covariate values).
+    the clip bound, which ends were clipped (``clip_rule``), the number and
+    share of rows clipped at each end, Kish ESS per arm (absolute and as a
+    fraction of the arm), and, given covariates, the largest |SMD| before and
+    after weighting (with the per-covariate values). Any clipping at all is
+    also said in a warning, with its count.
     """
     e_raw = np.asarray(propensity_raw, dtype=float)
     t = np.asarray(treated, dtype=bool)
-    e = np.clip(e_raw, clip, 1.0 - clip)
-    clipped = (e_raw < clip) | (e_raw > 1.0 - clip)
+    e = clip_propensity(e_raw, clip, estimand)
+    low = (e_raw < clip) if estimand == "ate" else np.zeros(e_raw.shape, dtype=bool)
+    high = e_raw > 1.0 - clip
+    clipped = low | high
     w = balancing_weights(e, t, estimand)
     n1, n0 = int(t.sum()), int((~t).sum())
     ess1, ess0 = kish_ess(w[t]), kish_ess(w[~t])
@@ -89,6 +111,10 @@ def overlap_report(
         "propensity_min": float(e_raw.min()),
         "propensity_max": float(e_raw.max()),
         "clip": float(clip),
+        "clip_rule": "upper end only" if estimand == "att" else "both ends",
+        "n_clipped": int(clipped.sum()),
+        "n_clipped_low": int(low.sum()),
+        "n_clipped_high": int(high.sum()),
         "share_clipped": float(clipped.mean()),
         "n_treated": n1,
         "n_control": n0,
@@ -99,11 +125,16 @@ def overlap_report(
         "max_weight": float(w.max()),
     }
     warnings: list[str] = []
-    if diag["share_clipped"] > CLIP_ALARM:
+    if diag["n_clipped"]:
+        where = (f"above {1 - clip:g} and were lowered to it" if estimand == "att"
+                 else f"outside [{clip:g}, {1 - clip:g}] and were moved to the nearer bound "
+                      f"({diag['n_clipped_low']} low, {diag['n_clipped_high']} high)")
+        head = "poor overlap: " if diag["share_clipped"] > CLIP_ALARM else ""
         warnings.append(
-            f"poor overlap: {diag['share_clipped']:.1%} of propensities lay outside [{clip:g}, {1 - clip:g}] "
-            f"and were clipped (range {diag['propensity_min']:.3g} to {diag['propensity_max']:.3g}); "
-            "estimates there lean on the outcome model"
+            f"{head}{diag['n_clipped']} of {e_raw.shape[0]} propensities ({diag['share_clipped']:.1%}) lay {where} "
+            f"(range {diag['propensity_min']:.3g} to {diag['propensity_max']:.3g}); the estimate is biased by "
+            "the clipping to the extent those propensities were right"
+            + (", and intervals can cover well below their level (COVERAGE.md, poor overlap)" if head else "")
         )
     for arm, frac, ess in (("treated", diag["ess_treated_fraction"], ess1), ("control", diag["ess_control_fraction"], ess0)):
         if estimand == "att" and arm == "treated":
@@ -111,7 +142,8 @@ def overlap_report(
         if frac < ESS_ALARM:
             warnings.append(
                 f"poor overlap: the {arm} arm's effective sample size after weighting is {ess:.0f} "
-                f"({frac:.1%} of its rows); a few rows carry the estimate"
+                f"({frac:.1%} of its rows); a few rows carry the estimate, and intervals can cover well below "
+                "their level (COVERAGE.md, poor overlap)"
             )
     if X is not None:
         X = np.asarray(X, dtype=float)

@@ -19,7 +19,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
+from .._lazy import lazy_module
+
+np = lazy_module("numpy")  # imported on first use: the command line starts without it
 
 JSON_KEYS = ("name", "estimand", "method", "estimate", "se", "ci_low", "ci_high", "level", "n", "diagnostics")
 
@@ -153,6 +155,22 @@ class EstimateTable(Sequence[Estimate]):
         cols = list(JSON_KEYS)
         return pd.DataFrame([{k: getattr(e, k) for k in cols} for e in self._estimates], columns=cols)
 
+    def _repr_html_(self) -> str:
+        """The table in a notebook: name, estimand, method, estimate, SE, CI, n; naive rows in grey, then warnings."""
+        from html import escape
+
+        head = "".join(f"<th>{h}</th>" for h in ("name", "estimand", "method", "estimate", "SE", "CI", "n"))
+        body = []
+        for e in self._estimates:
+            style = " style='color:#777'" if e.method == "naive" else ""
+            ci = f"[{_fmt(e.ci_low, 3)}, {_fmt(e.ci_high, 3)}] ({e.level:.0%})" if math.isfinite(e.ci_low) else "—"
+            cells = [escape(str(e.name)), escape(str(e.estimand)), escape(str(e.method)), _fmt(e.estimate, 4),
+                     _fmt(e.se, 4), ci, str(e.n)]
+            body.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        warnings = "".join(f"<li>{escape(str(w))}</li>" for w in self.warnings)
+        return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+                + (f"<p>warnings:</p><ul>{warnings}</ul>" if warnings else ""))
+
     def to_dict(self, command: str) -> dict[str, Any]:
         """The CLI's JSON document: ``{"command", "estimates", "warnings"}``."""
         return {
@@ -172,9 +190,9 @@ class EstimateTable(Sequence[Estimate]):
         # Names, estimands and methods are data: Text cells are never parsed as markup ("model[v2]" stays whole).
         show_ci = any(math.isfinite(e.ci_low) for e in self._estimates)
         table = Table(title=None if title is None else Text(str(title)), show_lines=False)
-        for col, justify in (("name", "left"), ("estimand", "left"), ("method", "left"), ("estimate", "right"),
-                             ("se", "right")):
-            table.add_column(col, justify=justify)
+        table.add_column("name", overflow="fold")  # a long name wraps in its cell, never cut
+        for col, justify in (("estimand", "left"), ("method", "left"), ("estimate", "right"), ("se", "right")):
+            table.add_column(col, justify=justify, overflow="fold", no_wrap=justify == "right")
         if show_ci:
             table.add_column("CI", justify="right")
         table.add_column("n", justify="right")
@@ -187,53 +205,127 @@ class EstimateTable(Sequence[Estimate]):
         return table
 
     def plot(self, ax=None, truth: Mapping[str, float] | None = None, title: str | None = None):
-        """Forest plot: one line per estimate with its interval; returns the axes.
+        """Forest plot: one row per name, its estimates stacked on that row; returns the (first) axes.
 
-        ``truth`` maps a row label (``"name (method)"`` or ``"name"``) to a
-        known true value, drawn as a red cross.
+        The naive answer sits on the same row as the causal one it should be
+        read against (grey); each method has its own colour and a legend
+        entry. Estimands on different scales (a log-odds strength, a
+        probability, a cost) get separate panels, one x axis each, when
+        ``ax`` is None. ``truth`` maps ``"name (method)"`` or ``"name"`` to a
+        known true value, drawn as a red cross (legend: truth). A tour-style
+        ``diagnostics["naive"]`` value without an interval is an open grey
+        diamond.
         """
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        n = len(self._estimates)
+        methods = _unique(e.method for e in self._estimates if e.method != "naive")
+        palette = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]  # red (C3) is the truth's, grey (C7) naive's
+        colour = {m: palette[i % len(palette)] for i, m in enumerate(methods)}
+        colour["naive"] = "0.55"
+        panels = [self._estimates] if ax is not None else _panels(self._estimates)
+        sizes = [len(_plot_rows(p)) for p in panels]
         if ax is None:
-            _, ax = plt.subplots(figsize=(7.0, 0.45 * n + 1.2))
-        labels = [_label(e) for e in self._estimates]
-        shown = _distinct_labels(self._estimates, labels)
-        ys = np.arange(n)[::-1]
-        for y, e in zip(ys, self._estimates):
-            color = "0.55" if e.method == "naive" else "C0"
-            if math.isfinite(e.ci_low) and math.isfinite(e.ci_high):
-                ax.plot([e.ci_low, e.ci_high], [y, y], color=color, lw=2)
-            ax.plot([e.estimate], [y], "o", color=color)
-        if truth:
-            for y, e, lab in zip(ys, self._estimates, labels):
-                t = truth.get(lab, truth.get(e.name))
-                if t is not None:
-                    ax.plot([t], [y], "x", color="C3", ms=9, mew=2)
-        ax.set_yticks(ys)
-        # User names are drawn as written, never as mathtext ("gpt-4o ($5/M)", "$\\frac{$").
-        ax.set_yticklabels(shown, parse_math=False)
-        ax.axvline(0.0, color="0.85", lw=1, zorder=0)
-        ax.set_xlabel("estimate with confidence interval")
+            fig, axes = plt.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": sizes},
+                                     figsize=(7.0, 0.55 * sum(sizes) + 1.1 * len(panels) + 0.6))
+            axes = list(axes[:, 0])
+        else:
+            axes = [ax]
+        shown: dict[str, Any] = {}
+        for panel_ax, panel in zip(axes, panels):
+            _forest(panel_ax, panel, truth, colour, shown)
+            if len(panels) > 1:
+                panel_ax.set_title(str(panel[0].estimand), fontsize="medium", loc="left", parse_math=False)
+        if len(shown) > 1 or "truth" in shown:
+            order = [k for k in [*methods, "naive", "naive (no interval)", "truth"] if k in shown]
+            last = axes[-1]
+            legend = last.legend([shown[k] for k in order], order, loc="upper center", ncol=min(len(order), 4),
+                                 frameon=False, fontsize="small",
+                                 bbox_to_anchor=(0.5, -0.16 - 0.5 / (len(_plot_rows(panels[-1])) + 2)))
+            for text in legend.get_texts():
+                text.set_parse_math(False)
         if title:
-            ax.set_title(title, parse_math=False)
-        ax.figure.tight_layout()
-        return ax
+            axes[0].figure.suptitle(title, parse_math=False)
+        axes[0].figure.tight_layout()
+        return axes[0]
+
+
+def _forest(ax, estimates: Sequence[Estimate], truth, colour: Mapping[str, str], shown: dict) -> None:
+    rows = _plot_rows(estimates)
+    n = len(rows)
+    for r, (_, members) in enumerate(rows):
+        y0 = n - 1 - r
+        offsets = np.linspace(0.2, -0.2, len(members)) if len(members) > 1 else np.zeros(1)
+        marked = False
+        for off, e in zip(offsets, members):
+            y = y0 + off
+            c = colour.get(e.method, "C0")
+            if math.isfinite(e.ci_low) and math.isfinite(e.ci_high):
+                ax.plot([e.ci_low, e.ci_high], [y, y], color=c, lw=2)
+            (dot,) = ax.plot([e.estimate], [y], "o", color=c)
+            shown.setdefault(e.method, dot)
+            naive = e.diagnostics.get("naive") if isinstance(e.diagnostics, Mapping) else None
+            if isinstance(naive, (int, float)) and math.isfinite(naive) and len(members) == 1:
+                (dia,) = ax.plot([naive], [y], "D", mfc="none", color="0.45", ms=7)
+                shown.setdefault("naive (no interval)", dia)
+            t = None if not truth else truth.get(_label(e), truth.get(e.name))
+            if t is not None and not marked:
+                (cross,) = ax.plot([t], [y0], "x", color="C3", ms=9, mew=2)
+                shown.setdefault("truth", cross)
+                marked = True
+    ax.set_yticks(np.arange(n)[::-1])
+    # User names are drawn as written, never as mathtext ("gpt-4o ($5/M)", "$\\frac{$").
+    ax.set_yticklabels([label for label, _ in rows], parse_math=False)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.axvline(0.0, color="0.85", lw=1, zorder=0)
+    ax.set_xlabel("estimate with confidence interval")
+
+
+def _panels(estimates: Sequence[Estimate]) -> list[list[Estimate]]:
+    """One panel per estimand; a lone naive row (the naive difference beside the ATE) joins the only panel left."""
+    by: dict[str, list[Estimate]] = {}
+    for e in estimates:
+        by.setdefault(str(e.estimand), []).append(e)
+    causal = [k for k, es in by.items() if any(e.method != "naive" for e in es)]
+    naive_only = [k for k, es in by.items() if all(e.method == "naive" for e in es)]
+    if len(causal) == 1:
+        for k in naive_only:
+            by[causal[0]].extend(by.pop(k))
+    return list(by.values()) or [[]]
 
 
 def _label(e: Estimate) -> str:
     return f"{e.name} ({e.method})"
 
 
-def _distinct_labels(estimates: Sequence[Estimate], labels: list[str]) -> list[str]:
-    """Row labels for display: where a name and method repeat, add the estimand (e.g. quality vs cost)."""
-    counts: dict[str, int] = {}
-    for lab in labels:
-        counts[lab] = counts.get(lab, 0) + 1
-    return [f"{e.name}: {e.estimand} ({e.method})" if counts[lab] > 1 else lab for e, lab in zip(estimates, labels)]
+def _plot_rows(estimates: Sequence[Estimate]) -> list[tuple[str, list[Estimate]]]:
+    """Forest-plot rows: estimates of one name and estimand share a row; a naive estimate joins the row of
+    its namesake, or, when it has none and the table has one other row, that row (the naive difference
+    beside the ATE)."""
+    keys: dict[tuple[str, str], list[Estimate]] = {}
+    naive = [e for e in estimates if e.method == "naive"]
+    for e in estimates:
+        if e.method != "naive":
+            keys.setdefault((str(e.name), str(e.estimand)), []).append(e)
+    lone = []
+    for e in naive:
+        same = [k for k in keys if k[0] == str(e.name)]
+        home = (str(e.name), str(e.estimand)) if (str(e.name), str(e.estimand)) in keys else (same[0] if same else None)
+        if home is not None:
+            keys[home].append(e)
+        else:
+            lone.append(e)
+    if len(keys) == 1 and len(lone) == 1:
+        next(iter(keys.values())).append(lone.pop())
+    for e in lone:
+        keys.setdefault((str(e.name), str(e.estimand)), []).append(e)
+    names: dict[str, int] = {}
+    for name, _ in keys:
+        names[name] = names.get(name, 0) + 1
+    return [(f"{name}: {estimand}" if names[name] > 1 else name, members)
+            for (name, estimand), members in keys.items()]
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -3,13 +3,14 @@
 Every estimator in llmcause returns a point estimate θ̂ and per-row influence
 values ψ (θ̂ − θ ≈ mean ψ). This module turns them into standard errors
 (iid or cluster-robust CR1), Wald intervals, contrasts between estimates
-(paired when they share rows or clusters), simultaneous intervals by a
-multiplier bootstrap (max-t), Holm-adjusted p-values, and a vectorised
+(paired when they share rows or clusters, with t degrees of freedom carried
+through), simultaneous intervals by a multiplier bootstrap (max-t, on the
+same t reference as the pointwise intervals), Holm-adjusted p-values, and a vectorised
 percentile bootstrap. Nothing here refits a model.
 
 References: Liang & Zeger 1986 (cluster-robust variance); Cameron & Miller
 2015; Chernozhukov, Chetverikov & Kato 2013 (multiplier bootstrap, max-t);
-Holm 1979.
+Šidák 1967; Satterthwaite 1946 (combined df); Holm 1979.
 """
 
 from __future__ import annotations
@@ -153,10 +154,10 @@ def linear_combination(
     n_units = combined.shape[0]
     theta = float(sum(w * e.estimate for w, e in zip(weights, estimates)))
     var = float(np.sum(combined * combined))
-    df = None
+    df = combined_df(estimates, weights, contrib)
     if clustered:
         var *= n_units / (n_units - 1) if n_units > 1 else np.nan
-        df = float(n_units - 1)
+        df = float(n_units - 1) if df is None else min(df, float(n_units - 1))
     se = float(np.sqrt(var))
     level = estimates[0].level if level is None else level
     lo, hi = wald_interval(theta, se, level, df)
@@ -171,6 +172,28 @@ def linear_combination(
         influence=combined * n_units, rows=None if clustered else units, cluster=units if clustered else None,
         df=df,
     )
+
+
+def combined_df(estimates: Sequence[Estimate], weights: Sequence[float], contrib: np.ndarray) -> float | None:
+    """t degrees of freedom for Σⱼ wⱼθ̂ⱼ from the estimates' own df (None: normal).
+
+    Estimates on disjoint units are independent, so their df combine by
+    Welch–Satterthwaite over the terms aⱼ = wⱼ²SEⱼ²: (Σaⱼ)²/Σ(aⱼ²/dfⱼ).
+    When they share units the terms are dependent and the smallest dfⱼ is
+    kept (conservative). Estimates without df (normal) add no term.
+    """
+    terms = [(w * w * e.se * e.se, e.df) for w, e in zip(weights, estimates) if w != 0]
+    dfs = [d for _, d in terms if d is not None and np.isfinite(d)]
+    if not dfs:
+        return None
+    used = contrib[:, np.asarray(weights) != 0]
+    if np.any(np.count_nonzero(used, axis=1) > 1):
+        return float(min(dfs))
+    total = sum(a for a, _ in terms)
+    denom = sum(a * a / d for a, d in terms if d is not None and np.isfinite(d))
+    if not np.isfinite(total) or denom <= 0:
+        return float(min(dfs))
+    return float(max(min(dfs), total * total / denom))
 
 
 def contrast(b: Estimate, a: Estimate, *, name: str | None = None, estimand: str | None = None,
@@ -249,21 +272,33 @@ def simultaneous_intervals(
     estimates: Sequence[Estimate], level: float = 0.95, n_boot: int = 10_000,
     seed: int | np.random.Generator = 0, kind: str = "normal",
 ) -> EstimateTable:
-    """Max-t simultaneous intervals θ̂ⱼ ± c·SEⱼ, jointly covering with probability ≥ level.
+    """Max-t simultaneous intervals θ̂ⱼ ± cⱼ·SEⱼ, jointly covering with probability ≥ level.
 
-    c is the ``level`` quantile over bootstrap draws of maxⱼ |t*_{b,j}|
-    (Chernozhukov, Chetverikov & Kato 2013). Each returned estimate keeps its
-    point estimate and SE; its interval is widened, and its diagnostics hold
-    ``critical_value`` and the Holm-adjusted p-value ``p_holm``.
+    c is the ``level`` quantile over multiplier-bootstrap draws of maxⱼ |t*_{b,j}|
+    (Chernozhukov, Chetverikov & Kato 2013): the joint critical value on the
+    normal scale. Each estimate's interval uses the same reference law as its
+    pointwise one: the per-estimate tail level 2Φ(c) − 1 is carried to a t
+    quantile with the estimate's own df when it has one (few clusters, a
+    Welch–Satterthwaite df), so cⱼ = F⁻¹_{t,dfⱼ}(Φ(c)). For independent
+    estimates this is Šidák's rule with t marginals, exact; for perfectly
+    dependent ones it is the pointwise t quantile. cⱼ is never below the
+    pointwise critical value, so a simultaneous interval is never narrower
+    than its pointwise one. Each returned estimate keeps its point estimate
+    and SE; diagnostics hold ``critical_value`` (cⱼ), ``joint_normal_critical_value``
+    (c) and the Holm-adjusted p-value ``p_holm``.
     """
     _check_level(level)
     draws = multiplier_bootstrap(estimates, n_boot, seed, kind)
     c = float(np.quantile(np.max(np.abs(draws), axis=1), level))
+    upper_tail = float(stats.norm.cdf(c))
     p_adj = holm([e.pvalue for e in estimates])
     out = []
     for e, p in zip(estimates, p_adj):
-        diag = {**e.diagnostics, "critical_value": c, "simultaneous": True, "p_holm": float(p)}
-        out.append(e.with_(ci_low=e.estimate - c * e.se, ci_high=e.estimate + c * e.se, level=level,
+        cj = c if e.df is None else float(stats.t.ppf(upper_tail, e.df))
+        cj = max(cj, critical_value(level, e.df))
+        diag = {**e.diagnostics, "critical_value": cj, "joint_normal_critical_value": c, "simultaneous": True,
+                "p_holm": float(p)}
+        out.append(e.with_(ci_low=e.estimate - cj * e.se, ci_high=e.estimate + cj * e.se, level=level,
                            diagnostics=diag))
     return EstimateTable(out)
 

@@ -27,11 +27,16 @@ given the same q̂.
 
 Assumptions. The logged propensities are the true ones (or consistent
 estimates); support: π(a|x) > 0 ⇒ π_b(a|x) > 0; no confounder of the
-logged choice outside X. DM is valid only if q̂ is right, and its interval
-ignores q̂'s own error. Wald intervals need enough logged rows where the
-logged action is one the target takes: below about 50 such rows per action
-they under-cover, which `overlap_diagnostics` warns about; the EL interval
-keeps its coverage there.
+logged choice outside X. DM is valid only if q̂ is right; its error is
+mostly q̂'s bias, which its sampling spread does not measure, so DM is
+reported as a point estimate without an interval. Switch-DR, DRos and
+clipped IPS/DR leave part of the DR correction out (the rows switched to DM,
+the shrunk or clipped weights); their intervals are widened by a bound on
+the bias that leaves (`bias_aware_interval`), so every interval shown is one
+that covers. Wald intervals need enough logged rows where the logged action
+is one the target takes: below about 50 such rows per action they
+under-cover, which `overlap_diagnostics` says in one line per policy; the EL
+interval keeps its coverage there.
 """
 
 from __future__ import annotations
@@ -42,11 +47,18 @@ import numpy as np
 from scipy import optimize, stats
 
 from .estimate import Estimate
-from .inference import estimate_from_influence
+from .inference import critical_value, estimate_from_influence, influence_se
 
 METHODS = ("ips", "snips", "dm", "dr", "sndr", "switch-dr", "dros")
 MATCHED_ALARM = 50  # logged rows agreeing with the target, per action, below which Wald intervals under-cover
 USED_SHARE = 0.01  # an action counts as used by the target when it gets at least this share of the rows
+MIN_CONTRIBUTIONS = 50  # effective number of rows carrying a Wald estimate, below which no Wald interval is shown
+MIN_EVENTS = 10  # 0/1 rewards: effective number of weighted successes (and failures) a Wald interval needs
+DM_NOTE = ("dm is shown without an interval: its error is mostly the outcome model's bias, which its sampling "
+           "spread does not measure; read dr for an interval")
+# Kish ESS of the nonzero weights as a share of their rows, below which Wald intervals under-covered
+# (COVERAGE.md: DR 0.90 at 95% with a share near 0.2; 0.95 at 0.39)
+WEIGHT_ESS_ALARM = 0.3
 
 
 # --------------------------------------------------------------------------- inputs
@@ -112,13 +124,16 @@ def _flat_index(shape: tuple[int, int], action: np.ndarray) -> np.ndarray:
 
 def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
                         action_names: Sequence[str] | None = None,
-                        agree: np.ndarray | None = None) -> tuple[dict, list[str]]:
+                        agree: np.ndarray | None = None, label: str = "the policy") -> tuple[dict, list[str]]:
     """Kish ESS of the weights, the largest weight, and matched counts per action.
 
     The matched count of action a is Σᵢ 1{Aᵢ = a}·π(a|Xᵢ): for a deterministic
     target, the number of logged rows where the logger chose what the target
-    chooses. A warning is raised for every action the target uses (≥ 1% of
-    rows) with fewer than `MATCHED_ALARM` matched rows.
+    chooses. Every action the target uses (≥ 1% of rows) with fewer than
+    `MATCHED_ALARM` matched rows is listed in ``thin_overlap`` (action →
+    matched rows), and one warning line (naming ``label``) sums them up;
+    another warns when the nonzero weights' Kish ESS is below
+    `WEIGHT_ESS_ALARM` of their count.
     """
     n, k = target.shape
     names = list(action_names) if action_names is not None else [str(a) for a in range(k)]
@@ -126,16 +141,54 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
     matched = np.bincount(action, weights=agree, minlength=k)
     share = target.sum(axis=0) / n
     ess = float(w.sum() ** 2 / np.dot(w, w)) if np.any(w > 0) else 0.0  # Kish, without a temporary
+    thin = [a for a in range(k) if share[a] >= USED_SHARE and matched[a] < MATCHED_ALARM]
     diag = {"ess": ess, "ess_fraction": ess / n, "max_weight": float(w.max()), "mean_weight": float(w.mean()),
             "matched": {names[a]: float(matched[a]) for a in range(k)},
-            "target_share": {names[a]: float(share[a]) for a in range(k)}}
+            "target_share": {names[a]: float(share[a]) for a in range(k)},
+            "thin_overlap": {names[a]: float(matched[a]) for a in thin}}
     warns = []
-    for a in range(k):
-        if share[a] >= USED_SHARE and matched[a] < MATCHED_ALARM:
-            warns.append(f"thin overlap: only {matched[a]:.3g} logged rows chose {names[a]!s} where the policy "
-                         f"does (the policy sends {share[a]:.0%} of rows there); Wald intervals under-cover below "
-                         f"about {MATCHED_ALARM}, so read the empirical-likelihood interval")
+    if thin:
+        used = int(np.sum(share >= USED_SHARE))
+        worst = min(thin, key=lambda a: matched[a])
+        what = (f"{len(thin)} of the {used} actions it uses have" if used > 1 else "the action it uses has")
+        warns.append(f"thin overlap for {label!s}: {what} fewer than {MATCHED_ALARM} logged rows agreeing with it "
+                     f"(fewest: {names[worst]!s}, {matched[worst]:.3g} rows); Wald intervals under-cover there, "
+                     "so read the empirical-likelihood interval (per action: diagnostics 'thin_overlap')")
+    positive = w[w > 0]
+    if positive.size:
+        ess_share = float(positive.sum() ** 2 / np.dot(positive, positive)) / positive.size
+        diag["weight_ess_share"] = ess_share
+        if ess_share < WEIGHT_ESS_ALARM:
+            warns.append(f"heavy importance weights: the {positive.size} weighted rows count as only {ess_share:.0%} "
+                         f"of themselves (Kish ESS; largest weight {float(w.max()):.3g}); Wald intervals under-cover "
+                         "at such weights (COVERAGE.md, thin overlap), so read the empirical-likelihood interval")
     return diag, warns
+
+
+def bias_aware_interval(theta: float, psi: np.ndarray, dropped: np.ndarray, *, level: float,
+                        cluster=None) -> tuple[float, float, dict]:
+    """An interval for V from an estimator that leaves the term mean(dropped) of DR out.
+
+    Switch-DR, DRos and clipped IPS/DR equal DR minus B̂ = mean(dᵢ), where dᵢ
+    is the part of row i's DR correction they drop (for Switch-DR
+    dᵢ = 1{wᵢ > τ}wᵢ(Uᵢ − q̂ᵢ)). Their bias is E[B̂], which an interval from
+    their own spread ignores. With c the two-sided critical value at level
+    1 − (1 − level)/2, the interval θ̂ ± (c·SE(θ̂) + |B̂| + c·SE(B̂)) covers V
+    with probability ≥ level (a union bound over the two Wald events). When
+    nothing was dropped it is the ordinary Wald interval. Returns
+    (ci_low, ci_high, diagnostics).
+    """
+    dropped = np.asarray(dropped, dtype=float)
+    if not np.any(dropped):
+        return float("nan"), float("nan"), {}
+    b = float(dropped.mean())
+    se_b, df_b = influence_se(dropped - b, cluster)
+    se, df = influence_se(psi, cluster)
+    split = 1.0 - (1.0 - level) / 2.0
+    half = critical_value(split, df) * se + abs(b) + critical_value(split, df_b) * se_b
+    return theta - half, theta + half, {"bias_estimate": b, "bias_se": se_b,
+                                        "interval": "bias-aware: Wald at level 1-(1-level)/2 widened by |bias "
+                                                    "estimate| + its own Wald half-width"}
 
 
 # --------------------------------------------------------------------------- per-row scores
@@ -236,7 +289,7 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
                   clip: float | None = None, tau: float | str = "auto", lam: float | str = "auto",
                   name: str = "policy", estimand: str = "policy value", level: float = 0.95,
                   cluster=None, action_names: Sequence[str] | None = None, rows=None,
-                  check: bool = True) -> list[Estimate]:
+                  check: bool = True, min_contributions: float = MIN_CONTRIBUTIONS) -> list[Estimate]:
     """Several off-policy estimates of one policy, sharing the weights and q̂ passes.
 
     Parameters
@@ -249,11 +302,17 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
     tau : Switch-DR threshold, or ``"auto"`` (minimise variance + squared bias bound over quantiles of w).
     lam : DRos shrinkage λ, or ``"auto"`` (same rule over a grid).
     cluster : optional cluster labels (e.g. prompt ids) for CR1 standard errors.
+    min_contributions : below this many effective contributions (`effective_contributions`) a
+        method's interval is withheld (point only, with a note); 0 keeps every interval (for an
+        outcome known without error, such as a cost from a price table).
 
     Returns
     -------
     A list of `Estimate` (one per method) with overlap diagnostics (ESS, max
-    weight, matched counts per action) and warnings under thin overlap.
+    weight, matched counts per action) and one warning line under thin
+    overlap. DM comes without SE, interval or influence values (`DM_NOTE`);
+    Switch-DR, DRos and clipped IPS/DR carry a bias-aware interval
+    (`bias_aware_interval`) while ``se`` stays the SE of the point estimate.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -269,16 +328,22 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
     flat = _flat_index(target.shape, action)
     agree = _take(target, action, flat)
     w = agree / propensity
-    diag, warns = overlap_diagnostics(w, action, target, action_names, agree=agree)
+    diag, warns = overlap_diagnostics(w, action, target, action_names, agree=agree, label=name)
     direct = q_fact = None
     if needs_q:
         direct, q_fact = _direct(target, q_hat), _take(q_hat, action, flat)
+    events = weighted_events(w, reward)
+    if events is not None:
+        diag["effective_events"] = events
     out = []
     for method in methods:
         extra: dict = {}
+        dropped = None  # the part of the DR correction the method leaves out (its bias source)
         if method == "ips":
             theta, psi = ips_scores(w, reward, clip)
             extra["clip"] = clip
+            if clip is not None:
+                dropped = (w - np.minimum(w, clip)) * reward
         elif method == "snips":
             theta, psi = snips_scores(w, reward)
         elif method == "dm":
@@ -286,6 +351,8 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
         elif method == "dr":
             theta, psi = dr_scores(w, reward, direct, q_fact, clip)
             extra["clip"] = clip
+            if clip is not None:
+                dropped = (w - np.minimum(w, clip)) * (reward - q_fact)
         elif method == "sndr":
             theta, psi = sndr_scores(w, reward, direct, q_fact)
         elif method == "switch-dr":
@@ -296,6 +363,7 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
                              lambda c: abs(float(np.mean(np.where(w > c, w, 0.0) * resid))), n)
             theta, psi = switch_dr_scores(w, reward, direct, q_fact, float(t))
             extra.update(tau=float(t), share_switched_to_dm=float(np.mean(w > float(t))))
+            dropped = np.where(w > float(t), w, 0.0) * (reward - q_fact)
         else:  # dros
             lm = lam
             if lm == "auto":
@@ -307,17 +375,89 @@ def ope_estimates(reward, action, propensity, target, q_hat=None, *, methods: Se
                                                           * resid))), n)
             theta, psi = dros_scores(w, reward, direct, q_fact, float(lm))
             extra["lambda"] = float(lm)
-        method_warns = list(warns) if method != "dm" else []
+            if np.isfinite(lm):
+                dropped = (w - lm * w / (w * w + lm)) * (reward - q_fact)
         if method == "dm":
-            extra["note"] = "DM's interval ignores the outcome model's own error"
+            # Point only: no influence values either, so no contrast or joint interval is built from them.
+            out.append(Estimate(name=name, estimand=estimand, method=method, estimate=theta, se=float("nan"),
+                                ci_low=float("nan"), ci_high=float("nan"), level=level, n=n,
+                                diagnostics={**diag, "interval": "none", "note": DM_NOTE}, warnings=(DM_NOTE,)))
+            continue
+        method_warns = list(warns)
         est = estimate_from_influence(theta, psi, name=name, estimand=estimand, method=method, level=level,
                                       cluster=cluster, rows=rows, diagnostics={**diag, **extra}, warnings=method_warns)
         if est.se <= 1e-13 * max(1.0, abs(theta)):  # a constant per-row term: rounding noise, not sampling error
             est = estimate_from_influence(theta, np.zeros_like(psi), name=name, estimand=estimand, method=method,
                                           level=level, cluster=cluster, rows=rows, diagnostics=est.diagnostics,
                                           warnings=method_warns)
-        out.append(est)
+        if dropped is not None:
+            lo, hi, bias_diag = bias_aware_interval(theta, est.influence, dropped, level=level, cluster=cluster)
+            if bias_diag:
+                est = est.with_(ci_low=lo, ci_high=hi, diagnostics={**est.diagnostics, **bias_diag})
+        out.append(_withhold_if_few_contributions(est, cluster, min_contributions, dropped, events))
     return out
+
+
+def weighted_events(w: np.ndarray, reward: np.ndarray) -> float | None:
+    """For 0/1 rewards: the smaller Kish ESS of the weights over the successes and over the failures
+    among rows the target could have chosen (w > 0); None for other rewards.
+
+    A weighted mean of rare events is far from normal until enough of them are seen: with one click
+    or none among the matched rows no Wald interval covers, however many rows there are.
+    """
+    if not np.all((reward == 0) | (reward == 1)):
+        return None
+    used = w > 0
+    return min(_kish(w[used & (reward == 1)]), _kish(w[used & (reward == 0)]))
+
+
+def _kish(v: np.ndarray) -> float:
+    ss = float(np.dot(v, v))
+    return float(v.sum() ** 2 / ss) if ss > 0 else 0.0
+
+
+def effective_contributions(psi: np.ndarray, cluster=None) -> float:
+    """(Σ|ψ_u|)²/Σψ_u² over units u (rows, or cluster sums): how many units carry the estimate.
+
+    About 0.64 × the number of units for well-spread influence values; about 4
+    when one rare success (a click) carries an IPS estimate; 0 when nothing varies.
+    """
+    psi = np.asarray(psi, dtype=float)
+    if cluster is not None:
+        psi = np.bincount(np.unique(np.asarray(cluster), return_inverse=True)[1].ravel(), weights=psi)
+    ss = float(np.dot(psi, psi))
+    return float(np.sum(np.abs(psi)) ** 2 / ss) if ss > 0 else 0.0
+
+
+def _withhold_if_few_contributions(est: Estimate, cluster, minimum: float = MIN_CONTRIBUTIONS,
+                                   dropped: np.ndarray | None = None, events: float | None = None) -> Estimate:
+    """Point only when too little carries the estimate for a normal interval: for 0/1 rewards fewer
+    than `MIN_EVENTS` weighted successes or failures (`weighted_events`), otherwise fewer than
+    ``minimum`` effective contributions (`effective_contributions`, also of a bias-aware interval's
+    bias term). At a 0.4% click rate over 40 items Wald intervals covered 0.44 for a deterministic
+    target (a click or none per item) and 0.75 with about 5 weighted clicks."""
+    if minimum <= 0:
+        return est
+    if events is not None:  # 0/1 rewards: the count of weighted events decides (one pass, shared by methods)
+        diag = dict(est.diagnostics)
+        enough = events >= MIN_EVENTS * minimum / MIN_CONTRIBUTIONS
+    else:
+        k = effective_contributions(est.influence, cluster)
+        if dropped is not None and np.any(dropped):
+            k = min(k, effective_contributions(dropped - dropped.mean(), cluster))
+        diag = {**est.diagnostics, "effective_contributions": k}
+        enough = k >= minimum
+    if enough:
+        return est.with_(diagnostics=diag)
+    what = (f"fewer than {MIN_EVENTS * minimum / MIN_CONTRIBUTIONS:g} weighted successes or failures "
+            "(diagnostics 'effective_events')" if events is not None else
+            f"fewer than {minimum:g} rows carry its estimates (diagnostics 'effective_contributions')")
+    note = (f"intervals withheld for {est.name!s} ({est.estimand}): {what}, too few for a normal interval; "
+            "read ips-el")
+    nan = float("nan")
+    return est.with_(ci_low=nan, ci_high=nan, diagnostics={**diag, "interval": "none", "note": note},
+                     warnings=(*est.warnings, note))
+
 
 
 def ips_value(reward, action, propensity, target, *, clip=None, **kwargs) -> Estimate:
@@ -331,7 +471,7 @@ def snips_value(reward, action, propensity, target, **kwargs) -> Estimate:
 
 
 def dm_value(reward, action, propensity, target, q_hat, **kwargs) -> Estimate:
-    """Direct method: V̂ = mean Σₐ π(a|Xᵢ)q̂(Xᵢ, a)."""
+    """Direct method: V̂ = mean Σₐ π(a|Xᵢ)q̂(Xᵢ, a); a point estimate without SE or interval (`DM_NOTE`)."""
     return ope_estimates(reward, action, propensity, target, q_hat, methods=("dm",), **kwargs)[0]
 
 
@@ -500,21 +640,49 @@ def cressie_read_interval(w, r, *, level: float = 0.95, w_min: float = 0.0, w_ma
 def el_ips_value(reward, action, propensity, target, *, level: float = 0.95, w_max: float | None = None,
                  r_min: float | None = None, r_max: float | None = None, name: str = "policy",
                  estimand: str = "policy value", action_names: Sequence[str] | None = None,
-                 divergence: str = "cressie-read") -> Estimate:
+                 divergence: str = "cressie-read", cluster=None) -> Estimate:
     """IPS with the empirical-likelihood estimate and interval (see `el_interval`).
 
     ``w_max`` defaults to max(max wᵢ, 1/min pᵢ): the largest weight the logged
-    propensities allow. The interval is not symmetric, so ``se`` is NaN.
+    propensities allow. ``r_min``/``r_max`` are the bounds the reward cannot
+    leave (default: the sample range, which only a caller without stated
+    bounds should rely on). The interval is not symmetric, so ``se`` is NaN.
+
+    With ``cluster`` (e.g. a prompt logged several times) the likelihood is
+    over clusters: cluster g enters as the pair (W_g/n̄, S_g/W_g) with
+    W_g = Σᵢ∈g wᵢ, S_g = Σᵢ∈g wᵢrᵢ and n̄ the mean cluster size. Then
+    E[W_g/n̄] = 1 and E[S_g/n̄] = V (for clusters of one size exactly; with
+    sizes independent of the rewards, to first order), the reward S_g/W_g is
+    a weighted mean of rewards and keeps their bounds, and the weight range
+    is scaled to [0, max size·w_max/n̄]: the same interval, over independent units.
     """
     reward, action, propensity, target, _ = check_bandit_inputs(reward, action, propensity, target)
     w = importance_weights(target, action, propensity)
     wmax = float(max(w.max(), 1.0 / propensity.min(), 1.0 + 1e-9)) if w_max is None else float(w_max)
     if wmax <= 1.0:
         wmax = 1.0 + 1e-9
-    v, lo, hi = el_interval(w, reward, level=level, w_max=wmax, r_min=r_min, r_max=r_max, divergence=divergence)
-    diag, warns = overlap_diagnostics(w, action, target, action_names)
-    diag.update(w_max=wmax, r_min=float(reward.min() if r_min is None else r_min),
-                r_max=float(reward.max() if r_max is None else r_max),
+    lo_r = float(reward.min() if r_min is None else r_min)
+    hi_r = float(reward.max() if r_max is None else r_max)
+    diag, warns = overlap_diagnostics(w, action, target, action_names, label=name)
+    if cluster is None:
+        v, lo, hi = el_interval(w, reward, level=level, w_max=wmax, r_min=lo_r, r_max=hi_r, divergence=divergence)
+    else:
+        codes = np.unique(np.asarray(cluster), return_inverse=True)[1].ravel()
+        if codes.shape[0] != reward.shape[0]:
+            raise ValueError("cluster must have one label per row")
+        if reward.min() < lo_r - 1e-12 or reward.max() > hi_r + 1e-12:
+            raise ValueError("rewards lie outside [r_min, r_max]")
+        sizes = np.bincount(codes).astype(float)
+        mean_size = float(sizes.mean())
+        W = np.bincount(codes, weights=w)
+        S = np.bincount(codes, weights=w * reward)
+        rg = np.where(W > 0, S / np.where(W > 0, W, 1.0), lo_r)
+        rg = np.clip(rg, lo_r, hi_r)  # a weighted mean of rewards; clip rounding only
+        gmax = max(float(sizes.max()) * wmax / mean_size, float((W / mean_size).max()), 1.0 + 1e-9)
+        v, lo, hi = el_interval(W / mean_size, rg, level=level, w_max=gmax, r_min=lo_r, r_max=hi_r,
+                                divergence=divergence)
+        diag.update(n_clusters=int(sizes.shape[0]), el_units="clusters")
+    diag.update(w_max=wmax, r_min=lo_r, r_max=hi_r,
                 interval="empirical likelihood, " + ("Cressie-Read power -2, F(1, n)" if divergence == "cressie-read"
                                                      else "log-likelihood profile, chi2(1)"))
     return Estimate(name=name, estimand=estimand, method="ips-el", estimate=v, se=float("nan"), ci_low=lo,
@@ -623,3 +791,7 @@ def _el_bound(w, r, c, threshold, w_min, w_max) -> float:
         mu *= 1e-3
     s = z[0] + z[1] * w - wr
     return float(z[0] + z[1] - n * np.exp((threshold + np.sum(c * np.log(s))) / n))
+
+
+# Sequential (per-decision) estimators live in their own module; importable from here too.
+from .sequential_ope import SEQUENTIAL_METHODS, sequential_ope, weight_diagnostics  # noqa: E402,F401

@@ -13,6 +13,8 @@ from ..clikit import data_errors, declare_categorical, emit, stdout_console, Cat
     LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, write_text_atomic
+from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
+    StoreOption, TimeoutOption, TpmOption
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -31,6 +33,18 @@ class JudgeMethod(str, Enum):
     all = "all"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[Optional[Engine], typer.Option(
+    help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or ray "
+         "(Ray Data tasks). Without it a single file is read into memory.")]
+AddressOption = Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
+                                                           "running cluster, or a new local one).")]
+
+
 class BattleMethod(str, Enum):
     ppipp = "ppi++"
     ppi = "ppi"
@@ -46,6 +60,14 @@ class MissingJudge(str, Enum):
 class PlanMethod(str, Enum):
     calibrated = "calibrated"
     ppi = "ppi"
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    table = "table"
+    inspect = "inspect"
+    mt_bench = "mt-bench"
+    stata = "stata"
 
 
 @app.command("judge")
@@ -70,24 +92,129 @@ def judge_command(
                                           "'B - A') and a ranking with simultaneous intervals.")] = False,
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Report the naive judge mean beside the "
                                         "chosen method.")] = True,
+    target: Annotated[Optional[str], typer.Option("--target", help="Table of target rows (e.g. the production "
+                                                  "prompt mix) with the --covariates columns and no outcomes: adds "
+                                                  "each group's mean transported to it.")] = None,
+    time: Annotated[Optional[str], typer.Option("--time", help="Time column (numbers or dates): adds the judge's "
+                                                "calibration offset (label - judge) per window, change tests and a "
+                                                "change point.")] = None,
+    windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of labelled rows).")] = 4,
+    half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted offset, in windows.")] = 1.0,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
+    fmt: Annotated[InputFormat, typer.Option("--format", help="auto: recognised from the file (an inspect-ai "
+                   ".eval/.json log, FastChat MT-Bench judgments, a Stata .dta file, else a table); or name one. "
+                   "inspect logs give columns model, task, sample_id, epoch, scorer, score.")] = InputFormat.auto,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="A second file holding the --label column, "
+                      "joined to the scores by --on.")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", help="The id column shared by the scores and --labels.")]
+    = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
+    sample_rows: Annotated[int, typer.Option("--sample-rows", min=10, help="Out of core: the calibration is learnt "
+                                             "on a seeded sample of at most this many labelled rows (default "
+                                             "200000).")] = 200_000,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Score the rows whose --judge column "
+                           "is empty with this model (openai:MODEL@URL, python:module:attr); needs --response.")]
+    = None,
+    response: Annotated[Optional[str], typer.Option("--response", help="Response text column (--judge-model).")]
+    = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt column (--judge-model).")] = None,
+    judge_template: Annotated[Optional[str], typer.Option("--judge-template", help="Prompt template of a chat "
+                              "judge, with {response} (and {prompt}); its reply's first number is the score.")]
+    = None,
+    store: StoreOption = None,
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
     report: ReportOption = None,
 ) -> None:
     """Mean human score of each group from judge scores everywhere and labels on a subset."""
+    from ..scan import is_dataset_path
     from .compare import compare_groups, rank_frame, rank_groups
     from .means import judge_means
 
-    check_output_path(report, "--report", inputs=[data])
+    check_output_path(report, "--report", inputs=[data, *([labels] if labels else [])])
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
-    df = declare_categorical(read_table(data), categorical, cov)
+    if (labels is None) != (on is None):
+        raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
+    streamed = engine is not None or is_dataset_path(data)
+    if streamed:
+        if labels is not None or fmt != InputFormat.auto:
+            raise DataError("--labels and --format are available in memory only (read a single file without "
+                            "--engine)")
+        if cov:
+            raise DataError("--covariates is available in memory only (read a single file without --engine)")
+        if target is not None or time is not None:
+            raise DataError("--target and --time are available in memory only (read a single file without --engine)")
+        if judge_model is not None:
+            raise DataError("--judge-model is available in memory only (read a single file without --engine)")
+        if address is not None and engine is not Engine.ray:
+            raise DataError("--address needs --engine ray")
+        df = data
+        table = _judge_streamed(data, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
+                                methods=_with_naive(method.value, naive), calibrate_on=cal_on, n_folds=folds,
+                                level=level, seed=seed, engine=(engine or Engine.local).value, address=address,
+                                sample_rows=sample_rows, as_json=json_out)
+    else:
+        from ..formats import join_labels, read_any
+
+        df = read_any(data, fmt.value)
+        if labels is not None:
+            df = join_labels(df, labels, on, label)
+        df = declare_categorical(df, categorical, cov)
+    calls, scoring_notes, scoring_warnings = None, [], []
+    if judge_model is not None:
+        from ..progress import progress_enabled
+        from ..runs.cliopts import ModelSession
+        from .scoring import score_missing
+
+        if response is None:
+            raise DataError("--judge-model needs --response (the column with the texts to score)")
+        with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                          tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
+                          inputs=(data,)) as session:
+            model = session.load(judge_model, "--judge-model", score_template=judge_template,
+                                 template_option="--judge-template")
+            if not hasattr(model, "score"):
+                raise DataError(f"--judge-model {judge_model}: this model cannot score a response")
+            df, scoring_notes, scoring_warnings = score_missing(df, model, judge=judge, response=response,
+                                                                prompt=prompt)
+            calls = session.summary()
+            if session.note():
+                scoring_notes.append(session.note())
+    tgt = None
+    if target is not None:
+        if not cov:
+            raise DataError("--target needs --covariates: the columns that describe a row in both tables")
+        tgt = read_table(target)
+    if time is not None:
+        from .shift import check_time_options
+
+        check_time_options(label_prob)
     with data_errors(df):
-        table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
-                            covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
-                            n_folds=folds, level=level, seed=seed)
+        if not streamed:
+            table = judge_means(df, judge=judge, label=label, group=group, cluster=cluster, label_prob=label_prob,
+                                covariates=cov, methods=_with_naive(method.value, naive), calibrate_on=cal_on,
+                                n_folds=folds, level=level, seed=seed)
+        if tgt is not None:
+            from .shift import transport_judge_means
+
+            moved = transport_judge_means(table, df, tgt, covariates=cov, n_folds=folds, seed=seed, level=level)
+            table = EstimateTable([*table, *moved], [*table.warnings, *moved.warnings])
+        if time is not None:
+            from .shift import judge_drift
+
+            drift = judge_drift(df, judge=judge, label=label, time=time, n_windows=windows, half_life=half_life,
+                                level=level)
+            table = EstimateTable([*table, *drift], [*table.warnings, *drift.warnings])
         sections = []
         if compare:
             extra, ranks = [], []
@@ -106,10 +233,28 @@ def judge_command(
 
             for m, ranked in ranks:
                 sections.append(ReportSection(f"Ranking ({m}), simultaneous intervals", frame=rank_frame(ranked)))
-    if report is not None:
+    if report is not None and not streamed:
         sections = [*_calibration_section(df, judge, label), *sections]
+    if calls is not None:
+        table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": calls}) for e in table],
+                              [*scoring_warnings, *table.warnings])
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
-         title=f"Mean {label} per {group or 'table'} from judge {judge!r}")
+         title=f"Mean {label} per {group or 'table'} from judge {judge!r}", notes=scoring_notes)
+
+
+def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:
+    """judge_means out of core, with a progress bar in rows on a terminal."""
+    from ..progress import progress, progress_enabled
+    from ..scan import ParquetDataset
+    from .streamed import judge_means_streamed
+
+    ds = ParquetDataset(data)
+    enabled = progress_enabled(as_json)
+    m = kwargs["methods"]
+    passes = 2 if m == "all" or "calibrated" in ([m] if isinstance(m, str) else m) else 1
+    with progress(ds.count_rows() * passes if enabled else None, "scanning rows", enabled) as advance:
+        with data_errors(ds.label):
+            return judge_means_streamed(ds, progress=advance, **kwargs)
 
 
 def _repeated_pairs(df, group: Optional[str], cluster: Optional[str]) -> list[str]:
@@ -243,18 +388,67 @@ def audit_command(
     categorical: CategoricalOption = None,
     bins: Annotated[int, typer.Option(min=2, max=100, help="Bins of the calibration curve.")] = 10,
     missing_judge: Annotated[MissingJudge, typer.Option("--missing-judge")] = MissingJudge.error,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Run the swap audit: ask this judge "
+                           "(sandbox:first, sandbox:longer, openai:MODEL@URL, python:module:attr) about sampled "
+                           "battles in both orders; needs --text-a and --text-b.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt column (swap audit).")] = None,
+    text_a: Annotated[Optional[str], typer.Option("--text-a", help="First answer's text column (swap audit).")]
+    = None,
+    text_b: Annotated[Optional[str], typer.Option("--text-b", help="Second answer's text column (swap audit).")]
+    = None,
+    sample: Annotated[int, typer.Option("--sample", min=2, help="Battles the swap audit asks about (all when "
+                                        "fewer).")] = 200,
+    judge_template: Annotated[Optional[str], typer.Option("--judge-template", help="Prompt template of a chat "
+                              "judge, with {prompt}, {response_a} and {response_b}; its reply's first A, B or "
+                              "tie is the verdict.")] = None,
+    store: StoreOption = None,
+    concurrency: ConcurrencyOption = 8,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    max_tokens: MaxTokensOption = None,
     level: LevelOption = 0.95,
+    seed: SeedOption = 0,
     json_out: JsonOption = False,
     report: ReportOption = None,
 ) -> None:
-    """Judge bias audits: position bias (--pick) and agreement with labels (--judge and --label)."""
+    """Judge bias audits: position bias (--pick, or executed with --judge-model) and agreement with labels
+    (--judge and --label)."""
     from .audit import judge_agreement, position_bias
 
     check_output_path(report, "--report", inputs=[data])
-    if pick is None and (judge is None or label is None):
-        raise DataError("give --pick (position audit of battles) or both --judge and --label (agreement audit)")
+    if pick is None and judge_model is None and (judge is None or label is None):
+        raise DataError("give --pick (position audit of battles), --judge-model (swap audit, run now) or both "
+                        "--judge and --label (agreement audit)")
+    if judge_model is not None and (text_a is None or text_b is None):
+        raise DataError("--judge-model needs --text-a and --text-b (the two answers' text columns)")
     df = declare_categorical(read_table(data), categorical, parse_list(covariates, "--covariates"))
     table = EstimateTable([])
+    note = None
+    if judge_model is not None:
+        from ..progress import progress_enabled
+        from ..runs.cliopts import ModelSession
+        from .judges import SANDBOX_JUDGES
+        from .swap import swap_audit
+
+        with ModelSession(store=store, concurrency=concurrency, timeout=timeout, max_retries=max_retries, rpm=rpm,
+                          tpm=tpm, api_key_env=api_key_env, max_tokens=max_tokens, progress=progress_enabled(json_out),
+                          inputs=(data,)) as session:
+            model = session.load(judge_model, "--judge-model", sandbox=SANDBOX_JUDGES, pair_template=judge_template,
+                                 template_option="--judge-template")
+            if not hasattr(model, "compare"):
+                raise DataError(f"--judge-model {judge_model}: this model cannot compare two answers")
+            with data_errors(df):
+                audit = swap_audit(df, model, text_a=text_a, text_b=text_b, prompt=prompt, sample=sample,
+                                   seed=seed, level=level, name=judge_model.split("@", 1)[0])
+            summary, note = session.summary(), session.note()
+        rows = audit.table
+        if summary is not None:
+            rows = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": summary}) for e in rows],
+                                 rows.warnings)
+        table = table + rows
     with data_errors(df):
         if pick is not None:
             table = table + position_bias(df, model_a=model_a, model_b=model_b, pick=pick, human=human, pair=pair,
@@ -263,7 +457,8 @@ def audit_command(
             table = table + judge_agreement(df, judge=judge, label=label, label_prob=label_prob, cluster=cluster,
                                             group=group, covariates=parse_list(covariates, "--covariates"),
                                             n_bins=bins, level=level)
-    emit(table, command="evaluation audit", as_json=json_out, report=report, title="Judge bias audit")
+    emit(table, command="evaluation audit", as_json=json_out, report=report, title="Judge bias audit",
+         notes=[note] if note else ())
 
 
 @app.command("plan")
@@ -326,13 +521,20 @@ class Example(str, Enum):
     arena_judges = "arena-judges"
     world = "world"
     battles = "battles"
+    prompt_mix = "prompt-mix"
+    judge_swap = "judge-swap"
+    quiz = "quiz"
 
 
 @app.command("example")
 def example_command(
     name: Annotated[Example, typer.Argument(help="cje-arena (real judge scores and oracle labels), arena-judges "
                                                  "(real battles, judge picks, human votes), world (simulated judge "
-                                                 "scores with known truth) or battles (simulated battles).")],
+                                                 "scores with known truth), battles (simulated battles), "
+                                                 "prompt-mix (judged benchmark answers, plus OUT_target.csv: "
+                                                 "harder production prompts), judge-swap (a judge replaced by a "
+                                                 "harsher one on day 36) or quiz (six questions with a right and a "
+                                                 "wrong answer, for a swap audit of a real judge).")],
     out: Annotated[Path, typer.Option("--out", help="Write the table here (.csv).")],
     seed: SeedOption = 0,
 ) -> None:
@@ -352,6 +554,31 @@ def example_command(
         frame = world.frame
         truth = ", ".join(f"{k} {v:.3f}" for k, v in world.truth.items())
         what = f"simulated judge world (true mean label: {truth})"
+    elif name == Example.prompt_mix:
+        from .simulate import prompt_mix_world
+
+        mix = prompt_mix_world(1000, 1000, shift=1.0, label_fraction=0.15, seed=seed)
+        target_path = out.with_name(out.stem + "_target.csv")
+        check_output_path(target_path, "the target file")
+        frame = mix.frame
+        truth = ", ".join(f"{k} {v:.3f}" for k, v in mix.truth_target.items())
+        what = (f"judged benchmark answers; {mix.target.shape[0]} production prompts in {target_path} (true mean "
+                f"label on them: {truth})")
+        write_text_atomic(target_path, mix.target.to_csv(index=False))
+    elif name == Example.judge_swap:
+        from .simulate import judge_swap_world
+
+        sw = judge_swap_world(4000, seed=seed)
+        frame = sw.frame
+        what = (f"judged answers over 60 days; the judge is swapped on day {sw.swap_at:g} (true offset label - "
+                f"judge: {sw.offsets[0]:+.3f} before, {sw.offsets[1]:+.3f} after)")
+    elif name == Example.quiz:
+        import pandas as pd
+
+        from .judges import QUIZ
+
+        frame = pd.DataFrame(QUIZ, columns=["prompt", "right", "wrong"])
+        what = "quiz: prompt, right, wrong (try evaluation audit --judge-model ... --text-a right --text-b wrong)"
     else:
         bw = battle_world(4000, seed=seed)
         frame = bw.frame

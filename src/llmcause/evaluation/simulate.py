@@ -162,3 +162,114 @@ def battle_world(n_battles: int = 4000, models: dict | None = None, *, human_fra
     first_rate = float(np.mean(expit(judge_logit(pa[off], pb[off]))))
     return BattleWorld(frame=frame, strengths={m: float(x) for m, x in zip(names, r - r.mean())},
                        first_pick_rate=first_rate)
+
+
+# --------------------------------------------------------------------------- shift: another prompt mix, a new judge
+
+_TOPICS = ("chat", "code", "math")
+_TOPIC_HARDNESS = np.array([0.0, 0.0, 0.5])  # math answers are worse at equal difficulty
+
+
+@dataclass(frozen=True)
+class PromptMixWorld:
+    """Judged answers on benchmark prompts (source) and the production prompts they will serve (target)."""
+
+    frame: pd.DataFrame  # prompt_id, model, difficulty, topic, judge_score, label (NaN if unlabelled)
+    target: pd.DataFrame  # prompt_id, difficulty, topic: production prompts, no answers judged or labelled
+    truth_source: dict[str, float]  # mean label each model would get on the benchmark's prompt mix
+    truth_target: dict[str, float]  # ... and on the production mix
+
+
+def _topic_probs(shift: float) -> np.ndarray:
+    s = min(max(shift, 0.0), 1.5) / 1.5
+    return np.array([0.5, 0.3, 0.2]) * (1 - s) + np.array([0.2, 0.3, 0.5]) * s
+
+
+def _mix_truth(ability: float, mean_difficulty: float, probs: np.ndarray) -> float:
+    return float(sum(p * true_mean_quality(ability - mean_difficulty - h) for p, h in zip(probs, _TOPIC_HARDNESS)))
+
+
+def prompt_mix_world(n_prompts: int = 1000, n_target: int = 1000, *, shift: float = 1.0, models: dict | None = None,
+                     label_fraction: float = 0.1, seed: int | np.random.Generator = 0) -> PromptMixWorld:
+    """Benchmark prompts with difficulty d ~ N(0, 1) and topics (chat, code, math) = (.5, .3, .2); production
+    prompts with d ~ N(shift, 1) and a topic mix moving toward math ((.2, .3, .5) at shift ≥ 1.5).
+
+    Model m's answer has quality q = σ(aₘ − d − ½·1{math} + u), u ~ N(0, ½²); the label is Beta(8q, 8(1−q));
+    the judge scores logit S = 0.7 + 0.8·logit q + N(0, 0.7²) (miscalibrated, noisy). A share
+    ``label_fraction`` of the benchmark rows is labelled at random. Truth: the mean label over each prompt
+    population, by Gauss–Hermite quadrature (exact up to quadrature error).
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    models = dict(DEFAULT_MODELS if models is None else models)
+    names = list(models)
+    ability = np.array([models[m][0] for m in names])
+    p_src, p_tgt = _topic_probs(0.0), _topic_probs(shift)
+    d = rng.standard_normal(n_prompts)
+    topic = rng.choice(3, size=n_prompts, p=p_src)
+    shape = (n_prompts, len(names))
+    q = expit(ability[None, :] - d[:, None] - _TOPIC_HARDNESS[topic][:, None]
+              + _QUALITY_NOISE * rng.standard_normal(shape))
+    label = rng.beta(8.0 * q, 8.0 * (1 - q))
+    score = np.round(expit(0.7 + 0.8 * logit(q) + 0.7 * rng.standard_normal(shape)), 3)
+    labelled = rng.random(shape) < label_fraction
+    frame = pd.DataFrame({
+        "prompt_id": np.repeat([f"b{j:05d}" for j in range(n_prompts)], len(names)),
+        "model": np.tile(names, n_prompts),
+        "difficulty": np.repeat(np.round(d, 4), len(names)),
+        "topic": np.repeat(np.array(_TOPICS)[topic], len(names)),
+        "judge_score": score.ravel(),
+        "label": np.where(labelled, label, np.nan).ravel(),
+    })
+    dt = rng.standard_normal(n_target) + shift
+    tt = rng.choice(3, size=n_target, p=p_tgt)
+    target = pd.DataFrame({"prompt_id": [f"t{j:05d}" for j in range(n_target)], "difficulty": np.round(dt, 4),
+                           "topic": np.array(_TOPICS)[tt]})
+    return PromptMixWorld(frame=frame, target=target,
+                          truth_source={m: _mix_truth(a, 0.0, p_src) for m, a in zip(names, ability)},
+                          truth_target={m: _mix_truth(a, shift, p_tgt) for m, a in zip(names, ability)})
+
+
+@dataclass(frozen=True)
+class JudgeSwapWorld:
+    """A log of judged answers over time in which the judge is replaced by a harsher one at ``swap_at``."""
+
+    frame: pd.DataFrame  # day, model, judge_score, label (NaN if unlabelled)
+    swap_at: float  # the day the new judge took over
+    offsets: tuple[float, float]  # true mean (label − judge score) before and after the swap
+    truth: dict[str, float]  # mean label per model (the swap changes the judge, not the answers)
+
+
+def judge_swap_world(n: int = 4000, *, days: float = 60.0, swap_at: float | None = 36.0, harshness: float = 0.6,
+                     models: dict | None = None, label_fraction: float = 0.15,
+                     seed: int | np.random.Generator = 0) -> JudgeSwapWorld:
+    """Answers of the default models judged every day; on day ``swap_at`` the judge is swapped for one
+    whose logit scores are ``harshness`` lower (None: no swap, a stationary log).
+
+    Quality q = σ(aₘ − d + u) as in `judge_world`; label Beta(8q, 8(1−q)); judge logit S = 0.7 + 0.8·logit q
+    − harshness·1{day ≥ swap_at} + N(0, 0.7²). The true calibration offsets E[Y − S] before and after are
+    computed by Monte Carlo over 400,000 draws of the same model.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    models = dict(DEFAULT_MODELS if models is None else models)
+    names = list(models)
+    ability = np.array([models[m][0] for m in names])
+
+    def draw(g, m):
+        which = g.integers(0, len(names), m)
+        q = expit(ability[which] - g.standard_normal(m) + _QUALITY_NOISE * g.standard_normal(m))
+        y = g.beta(8.0 * q, 8.0 * (1 - q))
+        eta = 0.7 + 0.8 * logit(q) + 0.7 * g.standard_normal(m)
+        return which, y, eta
+
+    day = np.sort(rng.random(n) * days)
+    which, y, eta = draw(rng, n)
+    after = np.zeros(n, dtype=bool) if swap_at is None else day >= swap_at
+    score = np.round(expit(eta - harshness * after), 3)
+    labelled = rng.random(n) < label_fraction
+    frame = pd.DataFrame({"day": np.round(day, 3), "model": np.array(names)[which], "judge_score": score,
+                          "label": np.where(labelled, y, np.nan)})
+    _, ym, em = draw(np.random.default_rng(99_000), 400_000)
+    offsets = (float(np.mean(ym - expit(em))), float(np.mean(ym - expit(em - harshness))))
+    return JudgeSwapWorld(frame=frame, swap_at=float("nan") if swap_at is None else swap_at,
+                          offsets=offsets if swap_at is not None else (offsets[0], offsets[0]),
+                          truth={m: true_mean_quality(a) for m, a in zip(names, ability)})

@@ -20,16 +20,15 @@ confounded by scale.
 - `past_runs`: a simulated, confounded table of past runs with known effects.
 """
 
-from .campaign import load_results, read_design, run_design
-from .corpus import load_corpus, mixture_blocks
-from .designs import dirichlet_swarm, inclusion_design, make_design, one_at_a_time
-from .effects import designed_effects, observational_effects
-from .laws import heldout_spearman
-from .ngram import KneserNeyLM, QuerySet
-from .proxy import ProxyConfig, proxy_run, run_params, train_proxy
-from .recommend import recommend_mixture, verify_recommendation
-from .scale import rank_agreement
-from .simulate import past_runs
+import importlib
+
+_WHERE = {"load_results": "campaign", "read_design": "campaign", "run_design": "campaign", "load_corpus": "corpus",
+          "mixture_blocks": "corpus", "dirichlet_swarm": "designs", "inclusion_design": "designs",
+          "make_design": "designs", "one_at_a_time": "designs", "designed_effects": "effects",
+          "observational_effects": "effects", "heldout_spearman": "laws", "KneserNeyLM": "ngram",
+          "QuerySet": "ngram", "ProxyConfig": "proxy", "proxy_run": "proxy", "run_params": "proxy",
+          "train_proxy": "proxy", "recommend_mixture": "recommend", "verify_recommendation": "recommend",
+          "rank_agreement": "scale", "past_runs": "simulate"}
 
 __all__ = [
     "load_results", "read_design", "run_design", "load_corpus", "mixture_blocks", "dirichlet_swarm",
@@ -37,3 +36,14 @@ __all__ = [
     "heldout_spearman", "KneserNeyLM", "QuerySet", "ProxyConfig", "proxy_run", "run_params", "train_proxy",
     "recommend_mixture", "verify_recommendation", "rank_agreement", "past_runs",
 ]
+
+
+def __getattr__(name: str):
+    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -429,18 +429,16 @@ def recommend_command(
                                                    "with --verify to train it against the uniform mix"])
     table = _with_left_out(table, frame)
     weights = rec.weights_frame()
+    from rich.table import Table
+
+    t = Table(title="mixture weights")
+    for col in weights.columns:
+        t.add_column(str(col), justify="left" if col == "mixture" else "right")
+    for row in weights.itertuples(index=False):
+        t.add_row(*[str(v) if isinstance(v, str) else f"{v:.3f}" for v in row])
     emit(table, command="pretraining recommend", as_json=json_out, report=report,
          title=f"Recommended mixture for held-out {target} loss ({rec.law} law, within the swarm's support)",
-         sections=[ReportSection(title="Mixtures (weights)", frame=weights)])
-    if not json_out:
-        from rich.table import Table
-
-        t = Table(title="mixture weights")
-        for col in weights.columns:
-            t.add_column(str(col), justify="left" if col == "mixture" else "right")
-        for row in weights.itertuples(index=False):
-            t.add_row(*[str(v) if isinstance(v, str) else f"{v:.3f}" for v in row])
-        stdout_console().print(t)
+         sections=[ReportSection(title="Mixtures (weights)", frame=weights)], extra_tables=[t])
 
 
 def _executor(executor: ExecutorName, workers: Optional[int]):

@@ -27,7 +27,11 @@ tr.naive td{color:#777}
 .warn{background:#fff6e0;border-left:4px solid #e0a800;padding:.5em 1em}
 code{background:#f4f4f4;padding:0 .2em}
 details{margin:.3em 0}summary{cursor:pointer}
-img{max-width:100%}
+img{max-width:100%;height:auto}
+table{display:block;overflow-x:auto;max-width:100%}
+table.header th{font-weight:600;white-space:nowrap}
+code.hash{word-break:break-all}
+p.how{color:#444;font-size:.93em}
 """
 
 
@@ -71,30 +75,38 @@ def figure_to_data_uri(fig) -> str:
 
 def render_report(table: EstimateTable, *, title: str, command: str | None = None,
                   sections: Iterable[ReportSection] = (), truth: Mapping[str, float] | None = None,
-                  intro: str | None = None) -> str:
-    """The report as an HTML string."""
+                  intro: str | None = None, notes: Sequence[str] = (), inputs: Sequence[str] = (),
+                  created: str | None = None) -> str:
+    """The report as an HTML string.
+
+    The header names the command, each input file (name, size, SHA-256),
+    the llmcause version and ``created`` (left out when None, so that the
+    same call gives the same bytes). ``notes`` are the plain-English lines
+    the terminal prints under its table (overlap, balance, sensitivity).
+    """
     from .. import __version__
 
     e = html.escape
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-             f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
-    meta = f"llmcause {e(__version__)}"
-    if command:
-        meta += f" · <code>{e(command)}</code>"
-    parts.append(f"<p>{meta}</p>")
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+             f"<title>{e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    parts.append(_header(command, inputs, __version__, created))
     if intro:
         parts.append(f"<p>{e(intro)}</p>")
     if table.warnings:
         items = "".join(f"<li>{e(w)}</li>" for w in table.warnings)
-        parts.append(f"<h2>Warnings</h2><div class='warn'><ul>{items}</ul></div>")
+        parts.append(f"<h2>Warnings</h2><p class='how'>{_HOW_WARNINGS}</p><div class='warn'><ul>{items}</ul></div>")
     if len(table):
         ax = table.plot(truth=truth)
         parts.append("<h2>Estimates</h2>")
+        parts.append(f"<p class='how'>{_HOW_ESTIMATES}{_HOW_TRUTH if truth else ''}</p>")
         parts.append(f"<img alt='forest plot of the estimates' src='{figure_to_data_uri(ax.figure)}'>")
-        if truth:
-            parts.append("<p>Red crosses mark the known true values; grey lines are naive estimates.</p>")
         parts.append(_estimates_table(table, truth))
-        parts.append("<h2>Diagnostics</h2>")
+        if notes:
+            parts.append("<ul class='notes'>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        if any(est.diagnostics for est in table):
+            parts.append("<h2>Diagnostics</h2>")
+            parts.append(f"<p class='how'>{_HOW_DIAGNOSTICS}</p>")
         for est in table:
             if est.diagnostics:
                 label = f"{est.name} ({est.method})"
@@ -114,6 +126,47 @@ def render_report(table: EstimateTable, *, title: str, command: str | None = Non
             parts.append(f"<p>{e(note)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+_HOW_ESTIMATES = (
+    "How to read this: each row is one estimate with its standard error (SE) and confidence interval (CI); "
+    "the interval is the range of values the data cannot rule out at the stated level. Grey rows are the "
+    "naive answer, the one a plain average or regression gives without the causal adjustment: where naive "
+    "and causal rows disagree, the naive answer is biased by what the adjustment removed. In the plot each "
+    "row holds one name, its causal and naive answers side by side. ")
+_HOW_TRUTH = ("The data come from a world whose true values are known: the truth column (red cross in the plot) "
+              "is that value and covered says whether the interval contains it.")
+_HOW_DIAGNOSTICS = (
+    "How to read this: the facts each estimator recorded about its fit, such as the range of propensities "
+    "(overlap), effective sample sizes and the balance of covariates after weighting. Open a row to see them; "
+    "they are the same numbers the JSON output holds.")
+_HOW_WARNINGS = "How to read this: conditions under which an estimate below may mislead; read them first."
+
+
+def _header(command: str | None, inputs: Sequence[str], version: str, created: str | None) -> str:
+    e = html.escape
+    rows = []
+    if command:
+        rows.append(f"<tr><th>command</th><td><code>{e(command)}</code></td></tr>")
+    for path in inputs:
+        name, size, digest = _file_facts(path)
+        rows.append(f"<tr><th>input</th><td><code>{e(name)}</code>, {size:,} bytes, SHA-256 "
+                    f"<code class='hash'>{digest}</code></td></tr>")
+    rows.append(f"<tr><th>llmcause</th><td>{e(version)}</td></tr>")
+    if created:
+        rows.append(f"<tr><th>created</th><td>{e(created)}</td></tr>")
+    return f"<table class='header'>{''.join(rows)}</table>"
+
+
+def _file_facts(path: str) -> tuple[str, int, str]:
+    import hashlib
+    import os
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return os.path.basename(os.path.normpath(path)), os.path.getsize(path), digest.hexdigest()
 
 
 def write_report(path, table: EstimateTable, **kwargs) -> None:

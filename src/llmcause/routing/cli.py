@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -62,6 +63,17 @@ def _check_learner(learner: str) -> str:
     return learner
 
 
+def _reward_range(text: str) -> tuple[float, float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise DataError(f"--reward-range {text!r}: give two numbers LO,HI (e.g. 0,1)") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise DataError(f"--reward-range {text!r}: need finite LO < HI")
+    return lo, hi
+
+
 def _methods(text: str) -> list[str]:
     from .evaluate import ALL_METHODS
 
@@ -90,6 +102,18 @@ def evaluate_command(
     windows: Annotated[int, typer.Option(min=2, max=100, help="Time windows (equal numbers of rows).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted value, in windows.")] = 1.0,
     compare: Annotated[bool, typer.Option(help="Add each policy minus the first, paired on the log.")] = False,
+    reward_range: Annotated[str, typer.Option("--reward-range", help="LO,HI: bounds the reward can never leave, "
+                                              "used by the el interval (default 0,1: a 0/1 or [0, 1] score).")]
+    = "0,1",
+    gamma: Annotated[Optional[float], typer.Option(min=1.0, max=100.0, help="Add bounds on each policy's quality "
+                                                   "if the logged propensities were off by up to this factor in "
+                                                   "odds (marginal sensitivity model), and the factor at which "
+                                                   "the comparison with the logging router flips.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="Table of target prompts (e.g. next month's "
+                                                  "traffic) with the --covariates columns: adds each policy's value "
+                                                  "transported to them.")] = None,
+    covariates: Annotated[Optional[str], typer.Option("--covariates", help="Comma-separated columns shared by the "
+                                                      "log and --target that describe a prompt.")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False, report: ReportOption = None,
@@ -102,20 +126,48 @@ def evaluate_command(
     check_output_path(report, "--report", inputs=[data, *_policy_files(policy)])
     methods = _methods(method)
     _check_learner(learner)
+    reward_bounds = _reward_range(reward_range)
     log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed,
                 categorical)
     if lam is not None and not log.has_cost:
         raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
+    if "el" in methods:
+        from .evaluate import check_reward_range
+
+        bad = check_reward_range(log, reward_bounds)
+        if bad is not None:
+            lo, hi = reward_bounds
+            raise DataError(f"{log.source}: column {reward!r}, row {bad + 1}: {log.reward[bad]:g} lies outside "
+                            f"--reward-range {lo:g},{hi:g}; the el interval needs bounds the reward "
+                            "never leaves (give --reward-range LO,HI, or leave el out of --method)")
+    cov = parse_list(covariates, "--covariates") if covariates else []
+    if target is None and cov:
+        raise DataError("--covariates describes the --target rows; give --target TABLE")
     with data_errors(log.source):
         nuis = fit_nuisances(log, n_folds=folds, seed=seed, learner=learner)
         table = evaluate_policies(log, policy, methods=methods, lam=lam, level=level, nuisances=nuis,
-                                  compare=compare)
+                                  compare=compare, reward_range=reward_bounds)
         if time is not None:
             estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
             table = table + drift_study(log, policy, n_windows=windows, half_life=half_life, estimands=estimands,
                                         lam=lam, level=level, nuisances=nuis)
+        if target is not None:
+            from .shift import transport_policies
+
+            estimands = [e for e in ("quality", "cost", "utility") if any(x.estimand == e for x in table)]
+            table = table + transport_policies(log, target, policy, covariates=cov, nuisances=nuis,
+                                               estimands=estimands, lam=lam, n_folds=folds, seed=seed, level=level)
+    notes, sections = [], []
+    if gamma is not None:
+        from .msm import bound_estimates, bound_notes, bound_sections, msm_policy_bounds
+
+        with data_errors(log.source):
+            bounds = msm_policy_bounds(log, policy, nuis.propensity, gamma)
+        table = table + EstimateTable(bound_estimates(bounds, gamma, level, int(log.reward.shape[0])))
+        notes = bound_notes(bounds, gamma)
+        sections = bound_sections(bounds) if report is not None else []
     table = EstimateTable(list(table), table.warnings)
-    emit(table, command="routing evaluate", as_json=json_out, report=report,
+    emit(table, command="routing evaluate", as_json=json_out, report=report, notes=notes, sections=sections,
          title=f"Off-policy value of {len(policy)} routing polic{'y' if len(policy) == 1 else 'ies'}")
 
 
@@ -229,8 +281,10 @@ def benefit_command(
 
 @app.command("simulate")
 def simulate_command(
-    world: Annotated[str, typer.Argument(help="routellm (real GSM8K/MMLU outcomes of Mixtral and GPT-4) or "
-                                              "synthetic (three models, costs, drift).")],
+    world: Annotated[str, typer.Argument(help="routellm (real GSM8K/MMLU outcomes of Mixtral and GPT-4), "
+                                              "synthetic (three models, costs, drift) or traffic (the synthetic "
+                                              "world whose prompts keep getting harder, plus OUT_next.csv: the "
+                                              "next period's prompts).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the simulated log here (CSV).")],
     n: Annotated[int, typer.Option(min=100, help="Logged rows.")] = 4000,
     seed: SeedOption = 0,
@@ -242,11 +296,23 @@ def simulate_command(
     from .simulate import routellm_world, synthetic_world
 
     check_output_path(out, "--out")
-    if world not in ("routellm", "synthetic"):
-        raise DataError(f"unknown world {world!r}: use routellm or synthetic")
-    w = routellm_world(n, seed=seed) if world == "routellm" else synthetic_world(n, seed=seed)
-    write_text_atomic(out, w.frame.to_csv(index=False))
+    if world not in ("routellm", "synthetic", "traffic"):
+        raise DataError(f"unknown world {world!r}: use routellm, synthetic or traffic")
     truths = []
+    if world == "traffic":
+        from .simulate import future_traffic
+
+        w = synthetic_world(n, seed=seed, model_drift=0.0)
+        next_path = out.with_name(out.stem + "_next.csv")
+        check_output_path(next_path, "the next-period file")
+        upcoming, truth_next = future_traffic(w, n // 2, seed=seed)
+        write_text_atomic(next_path, upcoming.to_csv(index=False))
+        for m, v in truth_next.items():
+            truths.append(Estimate(name=f"always:{m}", estimand=f"quality on {next_path.name}", method="truth",
+                                   estimate=v, se=0.0, ci_low=v, ci_high=v, n=int(upcoming.shape[0])))
+    else:
+        w = routellm_world(n, seed=seed) if world == "routellm" else synthetic_world(n, seed=seed)
+    write_text_atomic(out, w.frame.to_csv(index=False))
     for m in w.models:
         q, c = w.always(m)
         for estimand, v in (("quality", q), ("cost", c)):

@@ -30,9 +30,9 @@ import numpy as np
 from ..core.crossfit import fold_ids
 from ..core.estimate import Estimate, EstimateTable
 from ..core.inference import contrast, estimate_from_influence
-from ..core.ope import METHODS, el_ips_value, ope_estimates
+from ..core.ope import METHODS, MIN_CONTRIBUTIONS, el_ips_value, ope_estimates
 from .logs import RoutingLog
-from .nuisance import crossfit_outcomes, crossfit_propensities, is_binary
+from .nuisance import PROPENSITY_CLIP, crossfit_outcomes, crossfit_propensities_raw, floor_propensities
 from .policies import check_support, parse_policy, policy_matrix
 
 ESTIMANDS = ("quality", "cost", "utility")
@@ -49,6 +49,25 @@ class Nuisances:
     q_quality: np.ndarray  # (n, K)
     q_cost: np.ndarray | None  # (n, K)
     propensity_matrix: np.ndarray | None = None  # (n, K) when estimated
+    floored: np.ndarray | None = None  # (n, K) entries raised to the floor, when estimated
+
+    def floor_report(self, models: Sequence[str]) -> tuple[dict, str | None]:
+        """How many rows had an estimated propensity raised to the floor, and a warning when any did."""
+        if self.floored is None:
+            return {}, None
+        n = self.floored.shape[0]
+        rows = int(np.any(self.floored, axis=1).sum())
+        per = {str(m): int(c) for m, c in zip(models, self.floored.sum(axis=0))}
+        diag = {"propensity_floor": PROPENSITY_CLIP, "rows_floored": rows, "share_rows_floored": rows / n,
+                "rows_floored_per_model": per}
+        if rows == 0:
+            return diag, None
+        worst = max(per, key=per.get)
+        return diag, (f"estimated propensities: {rows} of {n} rows ({rows / n:.1%}) had a model's probability "
+                      f"below {PROPENSITY_CLIP:g} and raised to it (most: {worst}, {per[worst]} rows); the old "
+                      "router almost never chose those models there, so IPS, SNIPS and ips-el (weights 1/p) are "
+                      "biased for policies that send those prompts there; dr, sndr and dm rest on the outcome "
+                      "model for them, so trust them only as far as it extrapolates, and log propensities")
 
 
 def fit_nuisances(log: RoutingLog, *, n_folds: int = 5, seed: int = 0, learner: str = "linear",
@@ -65,8 +84,8 @@ def fit_nuisances(log: RoutingLog, *, n_folds: int = 5, seed: int = 0, learner: 
         q_cost = None
     if log.propensity is not None:
         return Nuisances(folds, log.propensity, True, q_quality, q_cost)
-    probs = crossfit_propensities(log.X, log.action, log.k, folds)
-    return Nuisances(folds, probs[np.arange(log.n), log.action], False, q_quality, q_cost, probs)
+    probs, floored = floor_propensities(crossfit_propensities_raw(log.X, log.action, log.k, folds))
+    return Nuisances(folds, probs[np.arange(log.n), log.action], False, q_quality, q_cost, probs, floored)
 
 
 def outcome_table(log: RoutingLog, nuis: Nuisances, lam: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -102,7 +121,8 @@ def naive_value(u: np.ndarray, action: np.ndarray, pi: np.ndarray, *, name: str,
 def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequence[str] = ("dr", "el"),
                       lam: float | None = None, level: float = 0.95, n_folds: int = 5, seed: int = 0,
                       learner: str = "linear", nuisances: Nuisances | None = None, compare: bool = False,
-                      estimands: Sequence[str] | None = None, naive: bool = True) -> EstimateTable:
+                      estimands: Sequence[str] | None = None, naive: bool = True,
+                      reward_range: tuple[float, float] = (0.0, 1.0)) -> EstimateTable:
     """Quality, cost and utility of each policy by the chosen OPE methods, with the naive answer beside.
 
     Parameters
@@ -114,8 +134,12 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
     lam : λ of the utility Y − λ·cost (no utility rows when None).
     compare : add contrasts of every policy against the first (paired on the log's rows).
 
-    With ``log.cluster`` (prompt ids) the Wald intervals are cluster-robust; the
-    empirical-likelihood interval treats rows as independent.
+    reward_range : (lo, hi), the bounds the quality reward cannot leave (default 0 to 1);
+        the empirical-likelihood interval needs them. Its cost and utility rows
+        need known costs too, so they appear only with a price table.
+
+    With ``log.cluster`` (prompt ids) the Wald intervals are cluster-robust and
+    the empirical likelihood is over clusters (`core.ope.el_ips_value`).
 
     Returns
     -------
@@ -134,6 +158,12 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
         pi = policy_matrix(spec, log)
         check_support(pi, log, spec.label)
         pis[spec.label] = pi
+    if "el" in methods:
+        bad_row = check_reward_range(log, reward_range)
+        if bad_row is not None:
+            raise ValueError(f"reward {log.reward[bad_row]:g} in row {bad_row + 1} lies outside the reward range "
+                             f"{reward_range[0]:g} to {reward_range[1]:g} that the empirical-likelihood interval "
+                             "assumes")
     nuis = nuisances or fit_nuisances(log, n_folds=n_folds, seed=seed, learner=learner)
     table = outcome_table(log, nuis, lam)
     wanted = [e for e in (estimands or ESTIMANDS) if e in table]
@@ -141,6 +171,9 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
     if not nuis.propensity_logged:
         warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
                         "logistic model, so every estimate also assumes the old router chose from these features only")
+    floor_diag, floor_warning = nuis.floor_report(log.models)
+    if floor_warning:
+        warnings.append(floor_warning)
     cost_note = ("costs come from the price table, so each policy's cost is known given the prompts"
                  if log.prices is not None else None)
     estimates: list[Estimate] = []
@@ -148,15 +181,19 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
     for label, pi in pis.items():
         for estimand in wanted:
             u, q = table[estimand]
+            exact = estimand == "cost" and log.prices is not None  # known given the prompts: no rows needed
             rows = ope_estimates(u, log.action, nuis.propensity, pi, q, methods=ope_methods, name=label,
                                  estimand=estimand, level=level, cluster=log.cluster, action_names=log.models,
-                                 check=False) if ope_methods else []
-            if "el" in methods and not (estimand == "cost" and log.prices is not None):
-                bounds = (0.0, 1.0) if is_binary(u) else (float(u.min()), float(u.max()))
+                                 check=False, min_contributions=0 if exact else MIN_CONTRIBUTIONS
+                                 ) if ope_methods else []
+            bounds = el_bounds(estimand, reward_range, log, lam)
+            if "el" in methods and bounds is not None:
                 rows.append(el_ips_value(u, log.action, nuis.propensity, pi, level=level, r_min=bounds[0],
-                                         r_max=bounds[1], name=label, estimand=estimand, action_names=log.models))
+                                         r_max=bounds[1], name=label, estimand=estimand, action_names=log.models,
+                                         cluster=log.cluster))
             for est in rows:
-                diag = {**est.diagnostics, "propensity": "logged" if nuis.propensity_logged else "estimated"}
+                diag = {**est.diagnostics, "propensity": "logged" if nuis.propensity_logged else "estimated",
+                        **floor_diag}
                 if cost_note and estimand == "cost":
                     diag["note"] = cost_note
                 estimates.append(est.with_(diagnostics=diag))
@@ -164,8 +201,33 @@ def evaluate_policies(log: RoutingLog, policies: Sequence[str], *, methods: Sequ
                 estimates.append(naive_value(u, log.action, pi, name=label, estimand=estimand, level=level,
                                              cluster=log.cluster))
     if compare and len(pis) > 1:
-        estimates += policy_contrasts(estimates, [s.label for s in specs], ope_methods[:1] or ["dr"])
+        # Contrasts come from influence values, so from a method whose Wald interval is its whole uncertainty.
+        plain = [m for m in ope_methods if m in ("dr", "sndr", "snips", "ips")]
+        estimates += policy_contrasts(estimates, [s.label for s in specs], plain[:1] or ["dr"])
     return EstimateTable(estimates, warnings)
+
+
+def el_bounds(estimand: str, reward_range: tuple[float, float], log: RoutingLog,
+              lam: float | None) -> tuple[float, float] | None:
+    """Bounds of the outcome for the EL interval, or None when they are not known (no EL row then).
+
+    Quality: ``reward_range``. Utility: Y − λ·cost over the price table's range. Cost: none is needed
+    with a price table (the cost of a policy is known), and a logged cost column has no stated bounds.
+    """
+    lo, hi = reward_range
+    if estimand == "quality":
+        return float(lo), float(hi)
+    if estimand == "utility" and log.prices is not None and lam is not None:
+        prices = log.price_matrix()
+        return float(lo - lam * prices.max()), float(hi - lam * prices.min())
+    return None
+
+
+def check_reward_range(log: RoutingLog, reward_range: tuple[float, float]) -> int | None:
+    """Index of the first row whose reward lies outside ``reward_range``, or None."""
+    lo, hi = reward_range
+    bad = np.flatnonzero((log.reward < lo) | (log.reward > hi))
+    return int(bad[0]) if bad.size else None
 
 
 def policy_contrasts(estimates: Sequence[Estimate], labels: Sequence[str], methods: Sequence[str]) -> list[Estimate]:
@@ -183,3 +245,12 @@ def policy_contrasts(estimates: Sequence[Estimate], labels: Sequence[str], metho
                     c = contrast(other, base, estimand=estimand, method=method)
                     out.append(c.with_(warnings=()))
     return out
+
+
+def policy_scores(log: RoutingLog, nuis: Nuisances, policy: str, lam: float | None) -> dict[str, np.ndarray]:
+    """estimand → per-row DR scores of one policy (their mean is its DR value)."""
+    table = outcome_table(log, nuis, lam)
+    pi = policy_matrix(parse_policy(policy), log)
+    rows_all = np.arange(log.n)
+    w = pi[rows_all, log.action] / nuis.propensity
+    return {e: np.einsum("ij,ij->i", pi, q) + w * (u - q[rows_all, log.action]) for e, (u, q) in table.items()}

@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import DataError, label_column, numeric_column, parse_list, read_table, require_columns, source_of
+from ..io import (DataError, label_column, numeric_column, parse_list, read_table, require_columns, source_of,
+                  time_column)
 from .features import FeaturePipeline
 
 
@@ -127,7 +128,8 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     propensity : column with the logging probability of the logged model, in (0, 1].
     cost : column with the cost of the logged call; or ``costs``, a price table per model.
     features : columns describing the prompt (numbers or categories); ``text``: a prompt text column.
-    time : a time column (numbers or dates), for drift; ``cluster``: prompt ids.
+    time : a time column (numbers or dates), for drift; it may also be one of ``features`` (numeric time
+        only), so the nuisance models can follow the drift. ``cluster``: prompt ids.
     pipeline : a fitted feature pipeline to reuse (a router's); by default one is fitted here.
     """
     df = read_table(data)
@@ -139,7 +141,8 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     require_columns(df, [*wanted.values(), *feats], option={**{c: o for o, c in wanted.items()},
                                                             **{c: "--features" for c in feats}})
     used = list(wanted.values())
-    dup = sorted({c for c in used if used.count(c) > 1} | {c for c in feats if c in used})
+    # the time column may also be a feature: the nuisances then model time directly (drift)
+    dup = sorted({c for c in used if used.count(c) > 1} | {c for c in feats if c in used and c != time})
     if dup:
         raise DataError(f"column {dup[0]!r} is given to more than one option")
     if cost is not None and costs is not None:
@@ -165,7 +168,10 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     c = None
     if cost is not None:
         c = numeric_column(df, cost, lower=0.0, what="a cost")
-    t, is_date = (None, False) if time is None else _time_column(df, time)
+    t, is_date = (None, False) if time is None else time_column(df, time)
+    if is_date and time in feats:
+        raise DataError(f"{src}: column {time!r} holds dates; as a feature (--features) time must be numeric "
+                        "(e.g. days since the start)")
     groups = None if cluster is None else label_column(df, cluster)
     if pipeline is None:
         pipeline = FeaturePipeline.for_columns(df, feats, text=text, n_components=n_components, seed=seed).fit(df)
@@ -173,20 +179,3 @@ def read_log(data, *, action: str, reward: str, propensity: str | None = None, c
     columns = {k.lstrip("-"): v for k, v in wanted.items()}
     return RoutingLog(models=models, action=a, reward=y, propensity=p, cost=c, prices=prices, X=X, pipeline=pipeline,
                       frame=df, source=src, columns=columns, time=t, time_is_date=is_date, cluster=groups)
-
-
-def _time_column(df: pd.DataFrame, col: str) -> tuple[np.ndarray, bool]:
-    raw = df[col]
-    missing = np.flatnonzero(raw.isna().to_numpy())
-    if missing.size:
-        raise DataError(f"{source_of(df)}: column {col!r}, row {int(missing[0]) + 1}: time is missing")
-    as_num = pd.to_numeric(raw, errors="coerce")
-    if as_num.notna().all():
-        return numeric_column(df, col), False
-    as_date = pd.to_datetime(raw, errors="coerce", utc=True)
-    bad = np.flatnonzero(as_date.isna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is neither a number nor a date")
-    seconds = (as_date - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
-    return seconds.to_numpy(dtype=float), True

@@ -27,10 +27,10 @@ def is_binary(y: np.ndarray) -> bool:
 
 
 def default_outcome_model(y: np.ndarray, learner: str = "linear") -> Any:
-    """Ridge regression on standardised features (for 0/1 outcomes a linear probability model,
-    predictions clipped to [0, 1]: the DR estimators only need q̂ to be roughly right, and a
-    closed-form fit stays fast and stable on the few rows a rare model gets); or histogram
-    gradient boosting (classifier for 0/1 outcomes)."""
+    """Linear: for 0/1 outcomes a logistic regression on standardised features (a probabilistic
+    classifier: with rare successes, such as a 0.4% click rate, a linear probability model clipped
+    to [0, 1] put q̂ far above the truth), otherwise ridge regression on standardised features.
+    Boosting: histogram gradient boosting (classifier for 0/1 outcomes)."""
     if learner == "boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -38,6 +38,8 @@ def default_outcome_model(y: np.ndarray, learner: str = "linear") -> Any:
                 else HistGradientBoostingRegressor(max_iter=100, random_state=0))
     if learner != "linear":
         raise ValueError(f"unknown learner {learner!r}; use linear or boosting")
+    if is_binary(y):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
 
 
@@ -75,7 +77,13 @@ def crossfit_outcomes(X: np.ndarray, action: np.ndarray, y: np.ndarray, n_models
 
 def crossfit_propensities(X: np.ndarray, action: np.ndarray, n_models: int, folds: np.ndarray,
                           model: Any = None, clip: float = PROPENSITY_CLIP) -> np.ndarray:
-    """Out-of-fold logging probabilities π̂_b(a | Xᵢ), (n, K), clipped below at ``clip`` and renormalised."""
+    """Out-of-fold logging probabilities π̂_b(a | Xᵢ), (n, K), floored at ``clip`` and renormalised."""
+    return floor_propensities(crossfit_propensities_raw(X, action, n_models, folds, model), clip)[0]
+
+
+def crossfit_propensities_raw(X: np.ndarray, action: np.ndarray, n_models: int, folds: np.ndarray,
+                              model: Any = None) -> np.ndarray:
+    """Out-of-fold logging probabilities π̂_b(a | Xᵢ), (n, K), as the classifier gives them."""
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)) if model is None else model
     out = np.empty((X.shape[0], n_models))
     for k in np.unique(folds):
@@ -90,5 +98,17 @@ def crossfit_propensities(X: np.ndarray, action: np.ndarray, n_models: int, fold
         probs = np.zeros((int(test.sum()), n_models))
         probs[:, np.asarray(fitted.classes_, dtype=int)] = fitted.predict_proba(X[test])
         out[test] = probs
-    out = np.maximum(out, clip)
-    return out / out.sum(axis=1, keepdims=True)
+    return out
+
+
+def floor_propensities(raw: np.ndarray, clip: float = PROPENSITY_CLIP) -> tuple[np.ndarray, np.ndarray]:
+    """Raise every probability below ``clip`` to it and renormalise each row.
+
+    Returns (probabilities, floored): ``floored`` is the (n, K) mask of the
+    entries that were raised. A floored entry means the logger almost never
+    chose that model for such a prompt: its weight 1/π̂ is capped, so weighting
+    estimators are biased wherever a policy sends those prompts.
+    """
+    floored = raw < clip
+    out = np.maximum(raw, clip)
+    return out / out.sum(axis=1, keepdims=True), floored

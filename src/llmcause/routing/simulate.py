@@ -173,18 +173,24 @@ _ABILITY = np.array([0.3, 1.0, 1.6])  # logit quality at difficulty 0
 _HARDNESS = np.array([1.6, 1.2, 0.7])  # how fast quality falls with difficulty
 
 
-def _synthetic_rows(rng: np.random.Generator, n: int, drift: float):
+def _drift_path(t: np.ndarray, break_at: float | None) -> np.ndarray:
+    """How far the drift has gone at time t: t itself (a steady trend), or a step at ``break_at``."""
+    return t if break_at is None else (t >= break_at).astype(float)
+
+
+def _synthetic_rows(rng: np.random.Generator, n: int, drift: float, break_at: float | None = None):
     t = np.sort(rng.random(n))
-    difficulty = rng.standard_normal(n) + drift * 0.8 * t
+    difficulty = rng.standard_normal(n) + drift * 0.8 * _drift_path(t, break_at)
     length = rng.standard_normal(n)
     topic = rng.integers(0, 3, n)
     noise = rng.standard_normal(n)
     return t, difficulty, length, topic, noise
 
 
-def _synthetic_means(t, difficulty, length, topic, drift: float, prices: np.ndarray):
+def _synthetic_means(t, difficulty, length, topic, drift: float, prices: np.ndarray, break_at: float | None = None,
+                     model_drift: float = 1.0):
     ability = np.tile(_ABILITY, (t.shape[0], 1))
-    ability[:, 1] -= drift * 1.2 * t  # the middle model degrades over time
+    ability[:, 1] -= model_drift * drift * 1.2 * _drift_path(t, break_at)  # the middle model degrades over time
     topic_bonus = np.where(topic == 1, 0.3, 0.0)[:, None] * np.array([0.0, 0.5, 1.0])
     quality = expit(ability + topic_bonus - _HARDNESS * difficulty[:, None])
     cost = prices * np.exp(0.3 * length)[:, None] * np.exp(0.5 * 0.2 ** 2)
@@ -192,7 +198,8 @@ def _synthetic_means(t, difficulty, length, topic, drift: float, prices: np.ndar
 
 
 def synthetic_world(n: int = 5000, *, seed: int = 0, drift: float = 1.0, overlap: float = 0.1,
-                    confounding: float = 1.5, population: int = 400_000) -> RouterWorld:
+                    confounding: float = 1.5, population: int = 400_000,
+                    break_at: float | None = None, model_drift: float = 1.0) -> RouterWorld:
     """A log of three models (small, medium, large) with costs, confounded logging and drift.
 
     Parameters
@@ -202,13 +209,17 @@ def synthetic_world(n: int = 5000, *, seed: int = 0, drift: float = 1.0, overlap
     overlap : share of uniform logging mixed into the old router (propensities ≥ overlap/3).
     confounding : how strongly the old router sends hard prompts to bigger models.
     population : Monte Carlo size for the true values.
+    break_at : None for a steady drift; a time in (0, 1) makes the whole drift happen at once then
+        (the traffic turns harder and the medium model worse in one step).
+    model_drift : 1 lets the medium model degrade with the drift; 0 keeps the models as they are, so only
+        the traffic drifts (covariate shift: see `future_traffic`).
 
     The log has columns time, difficulty, length, topic, model, propensity, quality, cost.
     """
     rng = np.random.default_rng(seed)
     prices = np.array([SYNTH_PRICES[m] for m in SYNTH_MODELS])
-    t, d, ln, topic, _ = _synthetic_rows(rng, n, drift)
-    q, c = _synthetic_means(t, d, ln, topic, drift, prices)
+    t, d, ln, topic, _ = _synthetic_rows(rng, n, drift, break_at)
+    q, c = _synthetic_means(t, d, ln, topic, drift, prices, break_at, model_drift)
     logits = confounding * np.column_stack([-d, np.zeros(n), d]) + np.array([0.4, 0.0, -0.4])
     pb = (1 - overlap) * softmax(logits, axis=1) + overlap / 3
     u = rng.random(n)
@@ -220,15 +231,16 @@ def synthetic_world(n: int = 5000, *, seed: int = 0, drift: float = 1.0, overlap
                           "model": np.array(SYNTH_MODELS)[action], "propensity": pb[rows, action],
                           "quality": quality, "cost": cost})
     prng = np.random.default_rng(10_000 + seed)
-    pt, pd_, pln, ptopic, _ = _synthetic_rows(prng, population, drift)
-    pq, pc = _synthetic_means(pt, pd_, pln, ptopic, drift, prices)
+    pt, pd_, pln, ptopic, _ = _synthetic_rows(prng, population, drift, break_at)
+    pq, pc = _synthetic_means(pt, pd_, pln, ptopic, drift, prices, break_at, model_drift)
     pop = pd.DataFrame({"time": pt, "difficulty": pd_, "length": pln,
                         "topic": np.array(["chat", "code", "math"])[ptopic]})
     return RouterWorld(frame=frame, models=SYNTH_MODELS, prices=dict(SYNTH_PRICES),
                        columns={"action": "model", "reward": "quality", "propensity": "propensity", "cost": "cost",
                                 "time": "time"},
                        population=pop, quality=pq, cost=pc, features=["difficulty", "length", "topic"],
-                       info={"drift": drift, "overlap": overlap, "confounding": confounding})
+                       info={"drift": drift, "overlap": overlap, "confounding": confounding, "break_at": break_at,
+                             "model_drift": model_drift})
 
 
 def window_truth(world: RouterWorld, model: str, edges: np.ndarray) -> list[float]:
@@ -240,3 +252,27 @@ def window_truth(world: RouterWorld, model: str, edges: np.ndarray) -> list[floa
         rows = (t >= lo) & (t < hi)
         out.append(float(world.quality[rows, j].mean()))
     return out
+
+
+def future_traffic(world: RouterWorld, n: int = 2000, *, start: float = 1.0, end: float = 1.3, seed: int = 0,
+                   population: int = 400_000) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Prompts of the synthetic world's next period, t ∈ [start, end): the traffic keeps drifting (harder prompts).
+
+    Returns the target table (time, difficulty, length, topic: no model, no outcome) and the true quality of
+    always-M on that period's traffic, for each model. Models are held as they are at t = 1 (covariate shift
+    only), so use a world with ``model_drift=0`` for the log.
+    """
+    if world.info.get("model_drift", 1.0) != 0.0 or world.info.get("break_at") is not None:
+        raise ValueError("future_traffic needs a synthetic world with model_drift=0 and a steady drift")
+    drift = world.info["drift"]
+    prices = np.array([SYNTH_PRICES[m] for m in SYNTH_MODELS])
+
+    def draw(rng, m):
+        t = start + (end - start) * np.sort(rng.random(m))
+        return t, rng.standard_normal(m) + drift * 0.8 * t, rng.standard_normal(m), rng.integers(0, 3, m)
+
+    t, d, ln, topic = draw(np.random.default_rng(seed), n)
+    frame = pd.DataFrame({"time": t, "difficulty": d, "length": ln, "topic": np.array(["chat", "code", "math"])[topic]})
+    pt, pd_, pln, ptopic = draw(np.random.default_rng(20_000 + seed), population)
+    q, _ = _synthetic_means(pt, pd_, pln, ptopic, drift, prices, None, 0.0)
+    return frame, {m: float(q[:, j].mean()) for j, m in enumerate(SYNTH_MODELS)}

@@ -1,4 +1,4 @@
-"""Executing interventions: pure run functions, executors and a resumable run store.
+"""Executing interventions: pure run functions, executors, a resumable run store, and models behind a call layer.
 
 A run is a pure function of JSON parameters (seeds included). Its identity
 is a content hash of the function and the canonical parameters
@@ -6,14 +6,37 @@ is a content hash of the function and the canonical parameters
 serial, process-pool or Ray executor and commits each result to a SQLite
 store (WAL mode) as it arrives, so a killed campaign resumes where it
 stopped, without recomputing or losing a finished run.
+
+Models (`Model`, `load_model`: ``sandbox:``, ``python:``, ``openai:`` specs)
+answer through a `CallLayer` that caches every call in the same store,
+retries what can be retried, keeps to rate limits and counts tokens and cost.
 """
 
-from .campaign import CampaignSummary, run_campaign
-from .executors import EXECUTORS, Outcome, ProcessExecutor, RayExecutor, SerialExecutor, make_executor
-from .identity import canonical_json, canonical_params, function_name, run_key
-from .store import RunStore, StoreError
+import importlib
+
+_WHERE = {"CampaignSummary": "campaign", "run_campaign": "campaign", "EXECUTORS": "executors",
+          "Outcome": "executors", "ProcessExecutor": "executors", "RayExecutor": "executors",
+          "SerialExecutor": "executors", "make_executor": "executors", "canonical_json": "identity",
+          "canonical_params": "identity", "function_name": "identity", "run_key": "identity", "RunStore": "store",
+          "StoreError": "store", "CallError": "calls", "CallLayer": "calls", "CallOptions": "calls",
+          "CallStats": "calls", "Reply": "calls", "PRICES": "calls", "ChatModel": "models", "Model": "models",
+          "ModelSpec": "models", "ModelSpecError": "models", "load_model": "models", "parse_choice": "models",
+          "parse_number": "models", "parse_spec": "models"}
 
 __all__ = [
     "CampaignSummary", "run_campaign", "EXECUTORS", "Outcome", "ProcessExecutor", "RayExecutor", "SerialExecutor",
     "make_executor", "canonical_json", "canonical_params", "function_name", "run_key", "RunStore", "StoreError",
+    "CallError", "CallLayer", "CallOptions", "CallStats", "Reply", "PRICES", "ChatModel", "Model", "ModelSpec",
+    "ModelSpecError", "load_model", "parse_choice", "parse_number", "parse_spec",
 ]
+
+
+def __getattr__(name: str):
+    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

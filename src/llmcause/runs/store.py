@@ -219,6 +219,19 @@ class RunStore:
             stored = {r[0] for r in self._conn.execute("SELECT key FROM runs WHERE status = 'done'")}
         return stored if keys is None else stored & set(keys)
 
+    def results(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored results of those of ``keys`` that are done, decoded: ``{key: result}``."""
+        out: dict[str, Any] = {}
+        keys = list(keys)
+        with self._guard():
+            for i in range(0, len(keys), 500):  # SQLite bounds the number of parameters per statement
+                chunk = keys[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, result in self._conn.execute(
+                        f"SELECT key, result FROM runs WHERE status = 'done' AND key IN ({marks})", chunk):
+                    out[key] = json.loads(result)
+        return out
+
     def get(self, key: str) -> dict | None:
         """The stored row of one run (params and result decoded), or None."""
         with self._guard():

@@ -1,0 +1,432 @@
+"""`evaluate_policies` over a Parquet router log larger than memory, locally or on a Ray cluster.
+
+What is exact and what is sampled:
+
+- the feature pipeline, the outcome models q̂ (per model, per cross-fitting
+  fold) and, when propensities were not logged, the propensity models are
+  fitted on a seeded sample of at most ``sample_rows`` rows (one pass);
+- every row of the log is then scored by the fold models of its own fold
+  (fold = salted hash of the cluster, or of the row's values, modulo K, so it
+  does not depend on how the log is split), and IPS, SNIPS, DM, DR and SNDR are
+  sums over all rows (`core.partitioned`): exact given those nuisances. With a
+  sample that holds the whole log this is the in-memory cross-fitted estimator
+  with the same folds.
+
+Switch-DR, DRos and the empirical-likelihood interval (``el``) need the whole
+weight distribution at once and stay in memory; so does ``--time``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core import partitioned as P
+from ..core.estimate import Estimate, EstimateTable
+from ..core.ope import MATCHED_ALARM, USED_SHARE
+from ..io import DataError, parse_list
+from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
+from .evaluate import ESTIMANDS
+from .logs import RoutingLog, parse_prices, read_log
+from .nuisance import MIN_ROWS, PROPENSITY_CLIP, default_outcome_model, is_binary
+from .policies import parse_policy, policy_matrix
+
+STREAMED_METHODS = ("ips", "snips", "dm", "dr", "sndr")
+DEFAULT_SAMPLE_ROWS = 200_000
+_FOLD_KEY, _SAMPLE_KEY = "llmcause routing folds {seed}", "llmcause routing sample {seed}"
+
+
+@dataclass(frozen=True)
+class LogColumns:
+    action: str
+    reward: str
+    propensity: str | None
+    cost: str | None
+    features: tuple
+    text: str | None
+    cluster: str | None
+    policy_columns: tuple
+
+    @property
+    def names(self) -> list[str]:
+        cols = [self.action, self.reward, self.propensity, self.cost, *self.features, self.text, self.cluster,
+                *self.policy_columns]
+        return list(dict.fromkeys(c for c in cols if c is not None))
+
+
+class _Constant:
+    def __init__(self, value: float):
+        self.value = value
+
+    def predict(self, X):
+        return np.full(X.shape[0], self.value)
+
+
+class _Fitted:
+    def __init__(self, model, binary: bool):
+        self.model, self.binary = model, binary
+
+    def predict(self, X):
+        m = self.model
+        pred = m.predict_proba(X)[:, 1] if hasattr(m, "predict_proba") else np.asarray(m.predict(X), dtype=float)
+        return np.clip(pred, 0.0, 1.0) if self.binary else pred
+
+
+def _fit_outcome(template, X, y, pooled: float):
+    """As `routing.nuisance.fit_predict_outcome`, but keeping the model (same fallbacks)."""
+    from sklearn.base import clone
+
+    if y.shape[0] < MIN_ROWS or X.shape[1] == 0:
+        return _Constant(float(y.mean()) if y.size else pooled)
+    if is_binary(y) and np.unique(y).shape[0] < 2:
+        return _Constant(float(y[0]))
+    return _Fitted(clone(template).fit(X, y), is_binary(y))
+
+
+class _Propensity:
+    """A fold's logging-propensity model (as `routing.nuisance.crossfit_propensities`)."""
+
+    def __init__(self, X, action, k: int):
+        from sklearn.base import clone
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.k = k
+        present = np.unique(action)
+        self.share = None
+        if present.shape[0] < 2 or X.shape[1] == 0:
+            self.share = np.bincount(action, minlength=k) / action.shape[0]
+            return
+        template = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        self.model = clone(template).fit(X, action)
+
+    def predict(self, X):
+        if self.share is not None:
+            out = np.tile(self.share, (X.shape[0], 1))
+        else:
+            out = np.zeros((X.shape[0], self.k))
+            out[:, np.asarray(self.model.classes_, dtype=int)] = self.model.predict_proba(X)
+        out = np.maximum(out, PROPENSITY_CLIP)
+        return out / out.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class RoutingPlan:
+    """Everything a partition needs: models, pipeline, fold models, policies."""
+
+    cols: LogColumns
+    models: list
+    prices: dict | None
+    pipeline: object
+    n_folds: int
+    seed: int
+    q_quality: list  # [fold][model] predictor
+    q_cost: list | None
+    propensity: list | None  # [fold] model when not logged
+    policies: tuple
+    lam: float | None
+    source: str
+
+
+def _frame(batch: Batch, names: Sequence[str]) -> pd.DataFrame:
+    import pyarrow as pa
+
+    return pa.table({c: batch.columns[c] for c in names}).to_pandas()
+
+
+def _unit_hash(cols: LogColumns, batch: Batch, key: str, action_codes, reward) -> np.ndarray:
+    if cols.cluster is not None:
+        return hash_rows(key, labels(batch, cols.cluster))
+    return hash_rows(key, action_codes, reward)
+
+
+def sample_partition(cols: LogColumns, seed: int, k: int, batch: Batch):
+    """Models seen in this batch and its rows with the k smallest sample hashes (as a DataFrame)."""
+    acodes = labels(batch, cols.action)
+    y = numeric(batch, cols.reward)
+    if cols.propensity is not None:  # checked here, where file and row are known, before the sample is read
+        numeric(batch, cols.propensity, lower=0.0, lower_open=True, upper=1.0, what="a probability")
+    if cols.cost is not None:
+        numeric(batch, cols.cost, lower=0.0, what="a cost")
+    h = _unit_hash(cols, batch, _SAMPLE_KEY.format(seed=seed), acodes, y)
+    keep = np.flatnonzero(h <= np.partition(h, k - 1)[k - 1]) if h.shape[0] > k else np.arange(h.shape[0])
+    frame = _frame(batch, cols.names).iloc[keep].reset_index(drop=True)
+    frame["\x00hash"] = h[keep]
+    return set(acodes[1].tolist()), frame
+
+
+def _bottom(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    if frame.shape[0] <= k:
+        return frame
+    cut = np.partition(frame["\x00hash"].to_numpy(), k - 1)[k - 1]
+    return frame[frame["\x00hash"] <= cut]
+
+
+def routing_partition(plan: RoutingPlan, batch: Batch):
+    """One batch: per (policy, estimand) the OPE components and the naive weighted mean, stacked."""
+    cols = plan.cols
+    codes, keys = labels(batch, cols.action)
+    index = {m: j for j, m in enumerate(plan.models)}
+    remap = np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+    if np.any(remap < 0):
+        bad = int(np.flatnonzero(remap < 0)[0])
+        i = int(np.flatnonzero(codes == bad)[0])
+        raise DataError(f"{batch.file}: column {cols.action!r}{batch.row(i)}: model {keys[bad]!r} is not in the "
+                        f"sample the nuisances were fitted on ({', '.join(plan.models)}); raise --sample-rows")
+    a = remap[codes]
+    y = numeric(batch, cols.reward)
+    frame = _frame(batch, [c for c in cols.names if c != cols.reward])
+    X = plan.pipeline.transform(frame)
+    fold = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed), (codes, keys), y)
+            % np.uint64(plan.n_folds)).astype(np.int64)
+    n, K = y.shape[0], len(plan.models)
+
+    def by_fold(predictors, width=None):
+        out = np.empty((n, K) if width is None else (n, width))
+        for f in np.unique(fold):
+            rows = fold == f
+            if width is None:
+                for j in range(K):
+                    out[rows, j] = predictors[f][j].predict(X[rows])
+            else:
+                out[rows] = predictors[f].predict(X[rows])
+        return out
+
+    q = by_fold(plan.q_quality)
+    if cols.propensity is not None:
+        p = numeric(batch, cols.propensity, lower=0.0, lower_open=True, upper=1.0, what="a probability")
+    else:
+        p = by_fold(plan.propensity, K)[np.arange(n), a]
+    outcomes = {"quality": (y, q)}
+    cost = None
+    if cols.cost is not None:
+        cost = numeric(batch, cols.cost, lower=0.0, what="a cost")
+        qc = by_fold(plan.q_cost)
+    elif plan.prices is not None:
+        price = np.array([plan.prices[m] for m in plan.models])
+        cost, qc = price[a], np.tile(price, (n, 1))
+    if cost is not None:
+        outcomes["cost"] = (cost, qc)
+        if plan.lam is not None:
+            outcomes["utility"] = (y - plan.lam * cost, q - plan.lam * qc)
+    log = RoutingLog(models=list(plan.models), action=a, reward=y, propensity=p, cost=cost, prices=plan.prices,
+                     X=X, pipeline=plan.pipeline, frame=frame, source=batch.file,
+                     columns={"action": cols.action}, cluster=None)
+    blocks, extra = [], {}
+    for spec in plan.policies:
+        pi = policy_matrix(spec, log)
+        agree = pi[np.arange(n), a]
+        w = agree / p
+        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), pi.sum(axis=0), float(w.max()))
+        for estimand, (u, qm) in outcomes.items():
+            direct = np.einsum("ij,ij->i", pi, qm)
+            blocks.append(P.ope_components(u, w, direct, qm[np.arange(n), a]))
+            blocks.append(P.weighted_mean_components(u, np.ones(n, dtype=bool), agree))
+    cluster = labels(batch, cols.cluster) if cols.cluster else None
+    return P.partition_moments(np.column_stack(blocks), None, cluster)[None], extra, n
+
+
+def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequence[str],
+                               propensity: str | None = None, cost: str | None = None, costs=None,
+                               features: Sequence[str] | str | None = None, text: str | None = None,
+                               cluster: str | None = None, methods: Sequence[str] = ("dr",),
+                               lam: float | None = None, level: float = 0.95, n_folds: int = 5, seed: int = 0,
+                               learner: str = "linear", compare: bool = False, naive: bool = True,
+                               engine: str = "local", address: str | None = None,
+                               sample_rows: int = DEFAULT_SAMPLE_ROWS, batch_rows: int = DEFAULT_BATCH_ROWS,
+                               progress=None) -> EstimateTable:
+    """`routing.evaluate.evaluate_policies` on a Parquet file, directory or glob, out of core."""
+    methods = list(dict.fromkeys(methods))
+    notes = []
+    if "el" in methods:
+        methods.remove("el")
+        notes.append("el left out: the empirical-likelihood interval needs the whole log in memory")
+    bad = [m for m in methods if m not in STREAMED_METHODS]
+    if bad:
+        raise DataError(f"--method {bad[0]}: out of core the methods are {', '.join(STREAMED_METHODS)}")
+    if not methods:
+        methods = ["dr"]
+    if not policies:
+        raise DataError("give at least one --policy")
+    ds = path if isinstance(path, ParquetDataset) else ParquetDataset(path)
+    feats = parse_list(features, "--features") if isinstance(features, str) else list(features or [])
+    specs = tuple(parse_policy(p) for p in policies)
+    pol_cols = []
+    for spec in specs:
+        if spec.kind == "column":
+            pol_cols.append(spec.arg)
+        elif spec.kind == "probs":
+            pol_cols += [c for c in ds.columns if c.startswith(spec.arg)]
+    cols = LogColumns(action, reward, propensity, cost, tuple(feats), text, cluster, tuple(pol_cols))
+    named = {"--action": action, "--reward": reward, "--propensity": propensity, "--cost": cost, "--text": text,
+             "--cluster": cluster}
+    option = {v: k for k, v in named.items() if v is not None}
+    option.update({c: "--features" for c in feats})
+    ds.require([c for c in cols.names if c in option or c in pol_cols], option=option)
+    if not feats and text is None and propensity is None:
+        raise DataError("without --propensity the logging propensities must be estimated from --features or "
+                        "--text; give one of them")
+    run = functools.partial(run_partitions, ds, cols.names, engine=engine, address=address, batch_rows=batch_rows)
+    seen: set = set()
+    sample = [None]
+
+    def take(part):
+        models, frame = part
+        seen.update(models)
+        merged = frame if sample[0] is None else pd.concat([sample[0], frame], ignore_index=True)
+        sample[0] = _bottom(merged, sample_rows)
+
+    run(functools.partial(sample_partition, cols, seed, sample_rows), take, progress=progress)
+    if sample[0] is None:
+        raise DataError(f"{ds.label}: the dataset has no rows")
+    plan = _plan(ds.label, cols, sorted(seen), sample[0], costs, n_folds, seed, learner, specs, lam)
+    acc = P.MomentsAccumulator()
+    extras: dict = {}
+    n_rows = [0]
+
+    def add(part):
+        grouped, extra, n = part
+        acc.add({None: grouped})
+        n_rows[0] += n
+        for label, (matched, share, wmax) in extra.items():
+            if label in extras:
+                m0, s0, w0 = extras[label]
+                extras[label] = (m0 + matched, s0 + share, max(w0, wmax))
+            else:
+                extras[label] = (matched, share, wmax)
+
+    run(functools.partial(routing_partition, plan), add, progress=progress)
+    m = acc.result()[None]
+    return _finish(plan, m, extras, n_rows[0], methods, level, compare, naive, notes)
+
+
+def _plan(src, cols, models, sample, costs, n_folds, seed, learner, specs, lam) -> RoutingPlan:
+    if len(models) < 2:
+        raise DataError(f"{src}: column {cols.action!r} holds only one model ({models[0]!r}); routing needs at "
+                        "least two")
+    prices = parse_prices(costs)
+    if prices is not None:
+        missing = [m for m in models if m not in prices]
+        if missing:
+            raise DataError(f"{src}: column {cols.action!r}: --costs gives no price for model {missing[0]!r}")
+    if lam is not None and cols.cost is None and prices is None:
+        raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
+    frame = sample.drop(columns=["\x00hash"]).reset_index(drop=True)
+    frame.attrs["llmcause_source"] = src
+    log = read_log(frame, action=cols.action, reward=cols.reward, propensity=cols.propensity, cost=cols.cost,
+                   costs=costs, features=list(cols.features), text=cols.text, seed=seed) \
+        if frame[cols.action].nunique() >= 2 else None
+    if log is None:
+        raise DataError(f"{src}: the sample holds one model only; raise --sample-rows")
+    index = {m: j for j, m in enumerate(models)}
+    a = np.array([index[m] for m in log.models])[log.action]
+    fold = (_sample_fold(cols, frame, seed, a) % np.uint64(n_folds)).astype(np.int64)
+    K = len(models)
+
+    def outcome_models(y):
+        template = default_outcome_model(y, learner)
+        out = []
+        for f in range(n_folds):
+            train = fold != f
+            pooled = float(y[train].mean()) if train.any() else float(y.mean())
+            out.append([_fit_outcome(template, log.X[train & (a == j)], y[train & (a == j)], pooled)
+                        for j in range(K)])
+        return out
+
+    q_cost = outcome_models(log.cost) if cols.cost is not None else None
+    prop = None if cols.propensity is not None else [_Propensity(log.X[fold != f], a[fold != f], K)
+                                                    for f in range(n_folds)]
+    return RoutingPlan(cols=cols, models=models, prices=prices, pipeline=log.pipeline, n_folds=n_folds, seed=seed,
+                       q_quality=outcome_models(log.reward), q_cost=q_cost, propensity=prop, policies=specs,
+                       lam=lam, source=src)
+
+
+def _sample_fold(cols: LogColumns, frame: pd.DataFrame, seed: int, a_global) -> np.ndarray:
+    """The fold hash of the sample's rows, computed as `routing_partition` computes it for every row."""
+    import pyarrow as pa
+
+    batch = Batch("sample", None, {c: pa.array(frame[c]) for c in [cols.action, cols.reward]
+                                   + ([cols.cluster] if cols.cluster else [])})
+    return _unit_hash(cols, batch, _FOLD_KEY.format(seed=seed), labels(batch, cols.action),
+                      numeric(batch, cols.reward))
+
+
+def _finish(plan: RoutingPlan, m: P.Moments, extras: dict, n: int, methods, level, compare, naive,
+            notes) -> EstimateTable:
+    estimands = ["quality"]
+    if plan.cols.cost is not None or plan.prices is not None:
+        estimands.append("cost")
+        if plan.lam is not None:
+            estimands.append("utility")
+    warnings: list[str] = []
+    if plan.cols.propensity is None:
+        warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
+                        "logistic model, so every estimate also assumes the old router chose from these features only")
+    cost_note = ("costs come from the price table, so each policy's cost is known given the prompts"
+                 if plan.prices is not None else None)
+    out: list[Estimate] = []
+    lin_of: dict = {}
+    col = 0
+    width = 8 + 4
+    for spec in plan.policies:
+        matched, share_sum, wmax = extras[spec.label]
+        share = share_sum / n
+        ope_m = None
+        for estimand in estimands:
+            cols_ope = np.arange(col, col + 8)
+            cols_naive = np.arange(col + 8, col + 12)
+            col += width
+            ope_m = m.select(cols_ope)
+            diag = {**P.weight_summary(ope_m), "max_weight": wmax,
+                    "matched": {plan.models[j]: float(matched[j]) for j in range(len(plan.models))},
+                    "target_share": {plan.models[j]: float(share[j]) for j in range(len(plan.models))}}
+            diag = {"ess": diag["ess"], "ess_fraction": diag["ess_fraction"], "max_weight": wmax,
+                    "mean_weight": diag["mean_weight"], "matched": diag["matched"],
+                    "target_share": diag["target_share"]}
+            warns = [f"thin overlap: only {matched[j]:.3g} logged rows chose {plan.models[j]!s} where the policy "
+                     f"does (the policy sends {share[j]:.0%} of rows there); Wald intervals under-cover below "
+                     f"about {MATCHED_ALARM}, so read the empirical-likelihood interval"
+                     for j in range(len(plan.models)) if share[j] >= USED_SHARE and matched[j] < MATCHED_ALARM]
+            for method in methods:
+                extra = {"clip": None} if method in ("ips", "dr") else {}
+                if method == "dm":
+                    extra["note"] = "DM's interval ignores the outcome model's own error"
+                d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated"}
+                if cost_note and estimand == "cost":
+                    d["note"] = cost_note
+                lin = P.ope_linear(ope_m, method)
+                full = np.zeros(m.total.shape[0])
+                full[cols_ope] = lin.coef
+                lin_of[(spec.label, estimand, method)] = P.LinearEstimate(lin.theta, full, m, int(cols_ope[0]))
+                out.append(P.finish_linear(lin, name=spec.label, estimand=estimand, method=method, level=level,
+                                           diagnostics=d, warnings=[] if method == "dm" else warns))
+            if naive:
+                nm = m.select(cols_naive)
+                total = float(nm.total[1])
+                if total <= 0:
+                    nan = float("nan")
+                    out.append(Estimate(name=spec.label, estimand=estimand, method="naive", estimate=nan, se=nan,
+                                        ci_low=nan, ci_high=nan, level=level, n=n,
+                                        diagnostics={"matched_rows": 0.0}))
+                else:
+                    est = P.finish_weighted_mean(nm, name=spec.label, estimand=estimand, method="naive", level=level,
+                                                 diagnostics={"matched_rows": total})
+                    out.append(est)
+    if compare and len(plan.policies) > 1:
+        method = methods[0]
+        base = plan.policies[0].label
+        for estimand in estimands:
+            a = lin_of[(base, estimand, method)]
+            for spec in plan.policies[1:]:
+                b = lin_of[(spec.label, estimand, method)]
+                diff = P.LinearEstimate(b.theta - a.theta, b.coef - a.coef, m, a.rows_col)
+                units = int(m.cluster_keys.shape[0]) if m.clustered else n
+                est = P.finish_linear(diff, name=f"{spec.label} - {base}", estimand=estimand, method=method,
+                                      level=level, diagnostics={"paired_units": units})
+                out.append(est)
+    return EstimateTable(out, [*warnings, *notes])

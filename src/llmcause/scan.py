@@ -1,0 +1,293 @@
+"""Scanning Parquet logs larger than memory: a file, a directory of files or a glob, in record batches.
+
+The local engine reads one file (fragment) at a time with pyarrow.dataset,
+only the columns asked for, in batches of at most ``batch_rows`` rows with no
+read-ahead, so memory stays bounded by a batch (plus a row group being
+decoded) whatever the size of the log. Each batch knows its file and the row
+number of its first row, so bad values are reported by file, column and row.
+
+The Ray engine runs the same partition function as Ray Data tasks
+(`ray.data.read_parquet` and `map_batches`) and hands the results back to the
+driver in order; the caller merges them exactly as the local engine does.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .io import DataError
+
+DEFAULT_BATCH_ROWS = 262_144
+ENGINES = ("local", "ray")
+_GLOB = set("*?[")
+
+
+def is_dataset_path(path) -> bool:
+    """A directory or a glob: inputs that only the out-of-core engines read."""
+    s = str(path)
+    return os.path.isdir(s) or any(ch in _GLOB for ch in s)
+
+
+@dataclass
+class Batch:
+    """Some rows of one file: ``columns`` maps a name to a pyarrow array; ``start`` is the row (0-based) of
+    the first one in ``file`` (None under Ray, where only the dataset is known)."""
+
+    file: str
+    start: int | None
+    columns: dict
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def row(self, i: int) -> str:
+        return "" if self.start is None else f", row {self.start + int(i) + 1}"
+
+
+class ParquetDataset:
+    """A Parquet file, a directory of Parquet files (searched recursively) or a glob of them."""
+
+    def __init__(self, path: str | os.PathLike):
+        import pyarrow.dataset as pds
+
+        self.label = str(path)
+        files = _resolve(self.label)
+        self.files = files
+        try:
+            self._ds = pds.dataset(files, format="parquet")
+            self.schema = self._ds.schema
+        except Exception as exc:  # pyarrow's own errors for corrupt or mismatched files
+            raise DataError(f"{self.label}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def require(self, columns: Sequence[str], option: dict[str, str] | None = None) -> None:
+        for col in columns:
+            if col not in self.schema.names:
+                hint = f" (given to {option[col]})" if option and col in option else ""
+                shown = ", ".join(self.columns[:12]) + (", ..." if len(self.columns) > 12 else "")
+                raise DataError(f"{self.label}: no column {col!r}{hint}; the columns are: {shown}")
+
+    def count_rows(self) -> int:
+        return int(sum(f.count_rows() for f in self._ds.get_fragments()))
+
+    def batches(self, columns: Sequence[str], batch_rows: int = DEFAULT_BATCH_ROWS, filter=None) -> Iterator[Batch]:
+        """Batches of the given columns, file by file, in file order, with no read-ahead."""
+        cols = list(dict.fromkeys(columns))
+        for frag in self._ds.get_fragments():
+            start = 0
+            try:
+                it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0,
+                                     fragment_readahead=0, filter=filter, use_threads=False)
+                for rb in it:
+                    if rb.num_rows:
+                        yield Batch(frag.path, None if filter is not None else start,
+                                    {c: rb.column(c) for c in cols})
+                    start += rb.num_rows
+            except DataError:
+                raise
+            except Exception as exc:
+                raise DataError(f"{frag.path}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
+
+
+def _resolve(path: str) -> list[str]:
+    if any(ch in _GLOB for ch in path):
+        files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise DataError(f"{path}: no file matches this pattern")
+    elif os.path.isdir(path):
+        files = sorted(str(p) for p in Path(path).rglob("*") if p.is_file() and p.suffix in (".parquet", ".pq"))
+        if not files:
+            raise DataError(f"{path}: the directory holds no .parquet files")
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise DataError(f"{path}: no such file or directory")
+    bad = [f for f in files if Path(f).suffix not in (".parquet", ".pq")]
+    if bad:
+        raise DataError(f"{bad[0]}: only Parquet files can be scanned out of core (.parquet or .pq)")
+    return files
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable[[Batch], object],
+                   consume: Callable[[object], None], *, engine: str = "local", address: str | None = None,
+                   batch_rows: int = DEFAULT_BATCH_ROWS, progress: Callable[[int], None] | None = None,
+                   filter=None) -> None:
+    """``fn`` applied to every batch of the dataset; ``consume`` gets each result, in file and row order, as
+    it arrives (so that results are merged, not piled up).
+
+    ``engine="local"``: in this process, one batch in memory at a time.
+    ``engine="ray"``: as Ray Data tasks on the cluster at ``address`` (a local
+    one is started when none is given and none is running); ``fn`` must be
+    picklable (a top-level function or a `functools.partial` of one).
+    """
+    if engine == "local":
+        for batch in dataset.batches(columns, batch_rows, filter=filter):
+            consume(fn(batch))
+            if progress is not None:
+                progress(batch.n)
+        return
+    if engine == "ray":
+        _run_ray(dataset, columns, fn, consume, address=address, batch_rows=batch_rows, progress=progress,
+                 filter=filter)
+        return
+    raise DataError(f"--engine {engine!r}: use local or ray")
+
+
+def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, filter) -> None:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise DataError("--engine ray needs Ray: pip install 'llmcause[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise DataError(f"--address {address}: could not connect to a Ray cluster: "
+                            f"{str(exc).splitlines()[0]}") from None
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False
+    cols = list(dict.fromkeys(columns))
+    ds = ray.data.read_parquet(dataset.files, columns=cols, filter=filter)
+    task = _RayTask(fn, dataset.label, cols)
+    try:
+        parts = ds.map_batches(task, batch_format="pyarrow", batch_size=batch_rows, zero_copy_batch=True)
+        for row in parts.iter_rows():
+            consume(pickle.loads(row["part"]))
+            if progress is not None:
+                progress(int(row["rows"]))
+    except Exception as exc:  # a DataError raised in a task arrives wrapped in Ray's own error types
+        cause = _data_error_in(exc)
+        if cause is not None:
+            raise DataError(cause) from None
+        raise
+
+
+class _RayTask:
+    """A picklable callable for `map_batches`: one partition's result, pickled into a one-row batch."""
+
+    def __init__(self, fn, label: str, columns: list[str]):
+        self.fn, self.label, self.columns = fn, label, columns
+
+    def __call__(self, table):
+        import pyarrow as pa
+
+        batch = Batch(self.label, None, {c: table.column(c).combine_chunks() if table.num_rows else
+                                         pa.array([], type=table.schema.field(c).type) for c in self.columns})
+        try:
+            result = self.fn(batch) if table.num_rows else None
+        except DataError as exc:
+            raise RuntimeError(_DATA_ERROR + str(exc)) from None
+        return {"part": [pickle.dumps(result)], "rows": [table.num_rows]}
+
+
+_DATA_ERROR = "llmcause data error: "
+
+
+def _data_error_in(exc: BaseException) -> str | None:
+    text = str(exc)
+    i = text.find(_DATA_ERROR)
+    if i < 0:
+        return None
+    return text[i + len(_DATA_ERROR):].splitlines()[0]
+
+
+# --------------------------------------------------------------------------- columns of a batch
+
+
+def numeric(batch: Batch, col: str, *, allow_missing: bool = False, lower: float | None = None,
+            upper: float | None = None, lower_open: bool = False, what: str = "a number") -> np.ndarray:
+    """The column as float64 (NaN where missing, when allowed); bad values name file, column and row."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    arr = batch.columns[col]
+    if not (pt.is_integer(arr.type) or pt.is_floating(arr.type) or pt.is_boolean(arr.type) or pt.is_null(arr.type)):
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(0)}: values of type {arr.type} are not {what}")
+    if pt.is_boolean(arr.type):
+        arr = arr.cast(pa.int8())
+    valid = None if arr.null_count == 0 else ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
+    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+    if valid is not None:
+        if not allow_missing:
+            i = int(np.flatnonzero(~valid)[0])
+            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
+        values = np.where(valid, values, np.nan)
+        nan_bad = valid & np.isnan(values)
+    else:
+        nan_bad = np.isnan(values)
+    if nan_bad.any():
+        i = int(np.flatnonzero(nan_bad)[0])
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: NaN is not {what}")
+    inf = np.isinf(values)
+    if inf.any():
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(int(np.flatnonzero(inf)[0]))}: value is infinite")
+    if lower is not None:
+        bad = (values <= lower) if lower_open else (values < lower)
+        bad &= ~np.isnan(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: {values[i]:g} is not {what}")
+    if upper is not None:
+        bad = (values > upper) & ~np.isnan(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: {values[i]:g} is not {what}")
+    return values
+
+
+def labels(batch: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """The column as (codes, keys): keys are its distinct values as strings in order of first appearance and
+    keys[codes] is the column (dictionary encoding in Arrow: no per-row Python strings). A missing value names
+    file, column and row."""
+    import pyarrow.compute as pc
+
+    arr = batch.columns[col]
+    if arr.null_count:
+        i = int(np.flatnonzero(np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))[0])
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
+    enc = pc.dictionary_encode(arr)
+    if hasattr(enc, "combine_chunks"):
+        enc = enc.combine_chunks()
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    keys = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False)).astype(str).astype(object)
+    return codes, keys
+
+
+def hash_rows(key: str, *arrays) -> np.ndarray:
+    """A uint64 hash per row of the given columns, salted by ``key``: independent of how rows are partitioned.
+
+    A column is an array, or a (codes, keys) pair from `labels` (its keys are hashed once).
+    """
+    import pandas as pd
+
+    salt = _hash_key(key)
+    out = None
+    for a in arrays:
+        if isinstance(a, tuple):
+            h = pd.util.hash_array(np.asarray(a[1]), hash_key=salt, categorize=False)[a[0]]
+        else:
+            h = pd.util.hash_array(np.asarray(a), hash_key=salt, categorize=False)
+        out = h if out is None else (out * np.uint64(0x9E3779B97F4A7C15)) ^ h
+    return out
+
+
+def _hash_key(key: str) -> str:
+    import hashlib
+
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()

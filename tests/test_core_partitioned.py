@@ -1,0 +1,237 @@
+"""Partition -> combine -> finish equals the in-memory estimators (random cuts, an empty partition, clusters
+spanning partitions)."""
+
+import numpy as np
+import pytest
+
+from llmcause.core import partitioned as P
+from llmcause.core.ate import aipw_scores
+from llmcause.core.inference import contrast, estimate_from_influence
+from llmcause.core.ope import ope_estimates
+from llmcause.core.pairwise import fit_bradley_terry
+from llmcause.core.surrogate import calibrated_mean, fit_calibration, ppi_mean, ppi_mean_ipw
+
+TOL = 1e-12
+
+
+def close(a, b, tol=TOL):
+    if a is None or b is None:
+        assert a is None and b is None
+        return
+    assert abs(a - b) <= tol * max(1.0, abs(b)), (a, b)
+
+
+def same(part, mem, tol=TOL):
+    for key in ("estimate", "se", "ci_low", "ci_high", "df"):
+        close(getattr(part, key), getattr(mem, key), tol)
+    assert part.n == mem.n
+
+
+def cuts(n, rng, k=5):
+    """Random contiguous partitions of a shuffled row order, one of them empty."""
+    order = rng.permutation(n)
+    bounds = np.sort(rng.choice(np.arange(1, n), size=k - 1, replace=False))
+    parts = np.split(order, bounds)
+    parts.insert(int(rng.integers(0, len(parts))), order[:0])
+    return parts
+
+
+def streamed(z, rng, cluster=None, groups=None):
+    acc = P.MomentsAccumulator()
+    for idx in cuts(z.shape[0], rng):
+        acc.add(P.partition_moments(z[idx], None if groups is None else groups[idx],
+                                    None if cluster is None else cluster[idx]))
+    return acc.result()
+
+
+@pytest.fixture
+def judged():
+    rng = np.random.default_rng(3)
+    n = 900
+    s = rng.normal(3.0, 1.0, n)
+    y = 0.2 + 0.15 * s + rng.normal(0, 0.3, n)
+    prob = rng.uniform(0.15, 0.6, n)
+    R = rng.random(n) < prob
+    cl = rng.integers(0, 60, n).astype(str)  # each cluster spans several partitions
+    g = np.where(rng.random(n) < 0.5, "A", "B")
+    return rng, s, np.where(R, y, np.nan), R, prob, cl, g
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_means_and_contrast(judged, clustered):
+    rng, s, y, R, prob, cl, g = judged
+    c = cl if clustered else None
+    parts = streamed(P.mean_components(s), rng, c, g)
+    mem = {}
+    for grp in ("A", "B"):
+        pos = np.flatnonzero(g == grp)
+        mem[grp] = estimate_from_influence(s[pos].mean(), s[pos] - s[pos].mean(), name=grp, estimand="m",
+                                           method="naive", rows=pos, cluster=None if c is None else c[pos])
+        same(P.finish_mean(parts[grp], name=grp, estimand="m", method="naive"), mem[grp])
+    got = contrast(P.finish_mean(parts["B"], name="B", estimand="m", method="naive"),
+                   P.finish_mean(parts["A"], name="A", estimand="m", method="naive"))
+    same(got, contrast(mem["B"], mem["A"]))
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_weighted_labelled_mean(judged, clustered):
+    rng, s, y, R, prob, cl, g = judged
+    c = cl if clustered else None
+    m = streamed(P.weighted_mean_components(y, R, 1.0 / prob), rng, c)[None]
+    lpos = np.flatnonzero(R)
+    w = 1.0 / prob[lpos]
+    w = w / w.mean()
+    th = float(np.sum(w * y[lpos]) / np.sum(w))
+    mem = estimate_from_influence(th, w * (y[lpos] - th), name="x", estimand="m", method="labeled", rows=lpos,
+                                  cluster=None if c is None else c[lpos], n=s.shape[0])
+    same(P.finish_weighted_mean(m, name="x", estimand="m"), mem)
+
+
+@pytest.mark.parametrize("lam", [None, 1.0, 0.3])
+@pytest.mark.parametrize("clustered", [False, True])
+def test_ppi_two_sample(judged, lam, clustered):
+    rng, s, y, R, prob, cl, g = judged
+    c = cl if clustered else None
+    m = streamed(P.ppi_components(y, s, R), rng, c)[None]
+    L, U = np.flatnonzero(R), np.flatnonzero(~R)
+    mem = ppi_mean(y[L], s[L], s[U], lam=lam, rows_labeled=L, rows_unlabeled=U,
+                   cluster_labeled=None if c is None else c[L], cluster_unlabeled=None if c is None else c[U])
+    got = P.finish_ppi(m, lam=lam)
+    same(got, mem)
+    close(got.diagnostics["lambda"], mem.diagnostics["lambda"])
+    assert got.method == mem.method
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_ppi_known_probabilities(judged, clustered):
+    rng, s, y, R, prob, cl, g = judged
+    c = cl if clustered else None
+    m = streamed(P.ppi_ipw_components(y, s, R, prob), rng, c)[None]
+    mem = ppi_mean_ipw(y, s, R, label_prob=prob, cluster=c)
+    got = P.finish_ppi_ipw(m)
+    same(got, mem)
+    assert got.diagnostics == pytest.approx(mem.diagnostics)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_calibrated_aipw_by_group_and_contrast(judged, clustered):
+    rng, s, y, R, prob, cl, g = judged
+    c = cl if clustered else None
+    cal = fit_calibration(s, y, R, label_prob=prob, n_folds=5, cluster=c, seed=1)
+    z = P.calibrated_components(y, R, cal.full, cal.oof, cal.without_fold.T, s, cal.score_range, prob)
+    parts = streamed(z, rng, c, g)
+    got, mem = {}, {}
+    for grp in ("A", "B"):
+        mem[grp] = calibrated_mean(y, R, cal, label_prob=prob, subset=g == grp, cluster=c, name=grp)
+        got[grp] = P.finish_calibrated(parts[grp], n_folds=5, n_calibration_rows=int(cal.train.sum()),
+                                       score_range=cal.score_range, name=grp)
+        same(got[grp], mem[grp])
+        for key in ("mean_residual", "mean_residual_se", "mean_residual_p", "calibration_se",
+                    "share_outside_labeled_range", "influence_se"):
+            close(got[grp].diagnostics[key], mem[grp].diagnostics[key])
+    same(contrast(got["B"], got["A"]), contrast(mem["B"], mem["A"]))
+
+
+def test_calibrated_borrowed_group(judged):
+    rng, s, y, R, prob, cl, g = judged
+    R2 = R & (g == "A")  # group B has no labels of its own
+    cal = fit_calibration(s, y, R2, n_folds=4, seed=0)
+    z = P.calibrated_components(y, R2, cal.full, cal.oof, cal.without_fold.T, s, cal.score_range)
+    parts = streamed(z, rng, None, g)
+    mem = calibrated_mean(y, R2, cal, subset=g == "B")
+    got = P.finish_calibrated(parts["B"], n_folds=4, n_calibration_rows=int(cal.train.sum()),
+                              score_range=cal.score_range)
+    same(got, mem)
+    assert got.diagnostics["borrowed_calibration"]
+
+
+@pytest.fixture
+def logged():
+    rng = np.random.default_rng(7)
+    n, k = 1200, 3
+    p0 = rng.dirichlet(np.ones(k) * 2, n)
+    a = np.array([rng.choice(k, p=row) for row in p0])
+    prop = p0[np.arange(n), a]
+    target = np.eye(k)[rng.integers(0, k, n)]
+    q = rng.uniform(0, 1, (n, k))
+    u = q[np.arange(n), a] + rng.normal(0, 0.2, n)
+    cl = rng.integers(0, 80, n).astype(str)
+    return rng, u, a, prop, target, q, cl
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_ope_family(logged, clustered):
+    rng, u, a, prop, target, q, cl = logged
+    c = cl if clustered else None
+    n = u.shape[0]
+    w = target[np.arange(n), a] / prop
+    direct = np.einsum("ij,ij->i", target, q)
+    qf = q[np.arange(n), a]
+    tau = float(np.quantile(w[w > 0], 0.9))
+    for clip in (None, 2.0):
+        m = streamed(P.ope_components(u, w, direct, qf, clip=clip, tau=tau), rng, c)[None]
+        methods = ("ips", "dr") if clip else P.OPE_METHODS
+        mem = ope_estimates(u, a, prop, target, q, methods=methods, clip=clip, tau=tau, cluster=c)
+        for method, e in zip(methods, mem):
+            same(P.finish_ope(m, method), e)
+    ess = P.weight_summary(m)
+    close(ess["ess"], mem[0].diagnostics["ess"])
+
+
+@pytest.mark.parametrize("estimand", ["ate", "att"])
+@pytest.mark.parametrize("clustered", [False, True])
+def test_aipw_given_nuisances(estimand, clustered):
+    rng = np.random.default_rng(11)
+    n = 800
+    x = rng.normal(size=n)
+    e = np.clip(1 / (1 + np.exp(-x)), 0.05, 0.95)
+    a = (rng.random(n) < e).astype(float)
+    y = x + a + rng.normal(size=n)
+    mu0, mu1 = x + 0.1, x + 0.9
+    cl = rng.integers(0, 50, n).astype(str) if clustered else None
+    m = streamed(P.aipw_components(y, a, mu0, mu1, e), rng, cl)[None]
+    theta, psi = aipw_scores(y, a, mu0, mu1, e, estimand)
+    mem = estimate_from_influence(theta, psi, name=estimand.upper(), estimand=estimand.upper(), method="aipw",
+                                  cluster=cl)
+    same(P.finish_aipw(m, estimand), mem)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_bradley_terry_newton(clustered):
+    rng = np.random.default_rng(5)
+    n, m = 1500, 4
+    ia = rng.integers(0, m, n)
+    ib = (ia + rng.integers(1, m, n)) % m
+    Z = rng.normal(size=(n, 1))
+    r = np.array([0.0, 0.4, -0.3, 0.8])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(r[ia] - r[ib] + 0.5 * Z[:, 0])))).astype(float)
+    cl = rng.integers(0, 70, n).astype(str) if clustered else None
+    beta = np.zeros(m)
+    parts = cuts(n, rng)
+
+    def stats(b, meat=False):
+        out = None
+        for idx in parts:
+            s = P.bradley_terry_newton_statistics(ia[idx], ib[idx], y[idx], b, m, Z[idx],
+                                                  cluster=None if cl is None else cl[idx], with_meat=meat)
+            out = s if out is None else out + s
+        return out
+
+    for _ in range(30):
+        step = P.newton_step(stats(beta))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-14:
+            break
+    mem = fit_bradley_terry(ia, ib, y, features=Z, cluster=cl, competitors=list(range(m)))
+    strengths = np.concatenate([[0.0], beta[:m - 1]])
+    np.testing.assert_allclose(strengths - strengths.mean(), mem.strengths, atol=1e-10)
+    np.testing.assert_allclose(beta[m - 1:], mem.coefs, atol=1e-10)
+    cov = P.sandwich_covariance(stats(beta, meat=True))
+    np.testing.assert_allclose(np.sqrt(cov[-1, -1]), np.sqrt(mem.coefs_cov[0, 0]), rtol=1e-9)
+
+
+def test_combine_refuses_mixed_and_handles_nothing():
+    z = np.ones((3, 2))
+    assert P.combine([]) is None
+    with pytest.raises(ValueError):
+        P.combine([P.Moments.of(z), P.Moments.of(z, np.array(["a", "b", "a"]))])

@@ -1,0 +1,173 @@
+"""Readers for evaluation tools' files: inspect-ai logs, MT-Bench judgments, Stata, labels joined by id."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmcause.cli import run
+from llmcause.formats import detect_format, join_labels, read_any, read_mt_bench
+from llmcause.io import DataError, read_table
+
+ROOT = Path(__file__).resolve().parents[1]
+MT_BENCH = next((up / "shared" / "data" / "routellm" / "mt_bench_judgements.jsonl"
+                 for up in (ROOT.parent, ROOT.parent.parent)
+                 if (up / "shared" / "data" / "routellm" / "mt_bench_judgements.jsonl").is_file()), None)
+
+
+def _run(capsys, argv):
+    code = run([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --------------------------------------------------------------------------- inspect-ai
+
+
+@pytest.fixture(scope="module")
+def inspect_log(tmp_path_factory):
+    """A real eval log written by inspect-ai itself, offline, with its mock model (two scorers, two epochs)."""
+    pytest.importorskip("inspect_ai")
+    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import _model
+    from inspect_ai.scorer import includes, match
+    from inspect_ai.solver import generate
+
+    # the mock model counts tokens with a tokenizer it would download; count words instead, offline
+    original = _model.count_text_tokens
+    _model.count_text_tokens = lambda text: len(str(text).split())
+    try:
+        task = Task(dataset=[Sample(input=f"Say {i}", target=str(i), id=f"s{i}") for i in range(6)],
+                    solver=generate(), scorer=[match(), includes()], epochs=2)
+        logs = inspect_eval(task, model="mockllm/model", log_dir=str(tmp_path_factory.mktemp("logs")),
+                            display="none")
+    finally:
+        _model.count_text_tokens = original
+    assert logs[0].status == "success", logs[0].error
+    return Path(logs[0].location)
+
+
+def test_inspect_log_reads_one_row_per_sample_epoch_and_scorer(inspect_log):
+    assert inspect_log.suffix == ".eval" and detect_format(str(inspect_log)) == "inspect"
+    df = read_any(str(inspect_log))
+    assert list(df.columns) == ["model", "task", "sample_id", "epoch", "scorer", "score", "answer"]
+    assert len(df) == 6 * 2 * 2 and set(df["scorer"]) == {"match", "includes"}
+    assert set(df["epoch"]) == {1, 2} and set(df["model"]) == {"mockllm/model"}
+    assert set(df["score"]) <= {0.0, 1.0}
+
+
+def test_inspect_log_with_labels_runs_through_judge(capsys, inspect_log, tmp_path):
+    labels = pd.DataFrame({"sample_id": [f"s{i}" for i in range(6)], "human": [1, 0, 1, 1, 0, 1]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = _run(capsys, ["evaluation", "judge", inspect_log, "--judge", "score", "--label", "human",
+                                   "--labels", tmp_path / "labels.csv", "--on", "sample_id", "--group", "scorer",
+                                   "--cluster", "sample_id", "--method", "labeled", "--json"])
+    assert code == 0, err
+    doc = json.loads(out)
+    labeled = {e["name"]: e for e in doc["estimates"] if e["method"] == "labeled"}
+    assert set(labeled) == {"match", "includes"}
+    assert labeled["match"]["estimate"] == pytest.approx(4 / 6)  # every row labelled: the label mean
+
+
+def test_broken_inspect_logs_exit_2(capsys, inspect_log, tmp_path):
+    broken = tmp_path / "broken.eval"
+    broken.write_bytes(inspect_log.read_bytes()[:200])
+    code, out, err = _run(capsys, ["evaluation", "judge", broken, "--judge", "score", "--label", "x"])
+    assert code == 2 and out == "" and err.startswith(f"error: {broken}: not a readable inspect-ai log")
+    fake = tmp_path / "fake.json"
+    fake.write_text('{"version": 2, "eval": {"task": "t"}, "status": "started", "samples": "nonsense"}')
+    code, _, err = _run(capsys, ["evaluation", "judge", fake, "--judge", "score", "--label", "x"])
+    assert code == 2 and str(fake) in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- MT-Bench
+
+
+@pytest.mark.skipif(MT_BENCH is None, reason="the public MT-Bench judgments are not here")
+def test_mt_bench_single_judgments_from_the_public_file():
+    assert detect_format(str(MT_BENCH)) == "mt-bench"
+    df = read_any(str(MT_BENCH))
+    assert len(df) == 320 and set(df["judge"]) == {"gpt-4"}
+    assert df["score"].between(1, 10).all() and set(df["turn"]) == {1, 2}
+    assert df.groupby("model")["score"].size().to_dict() == {"gpt-4-1106-preview": 160,
+                                                             "mistralai/Mixtral-8x7B-Instruct-v0.1": 160}
+
+
+def _pairwise(tmp_path, rows, name="pair.jsonl"):
+    path = tmp_path / name
+    with open(path, "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    return path
+
+
+def test_mt_bench_pairwise_and_broken_files(tmp_path, capsys):
+    rows = [{"question_id": 81 + i, "model_1": "a", "model_2": "b", "g1_winner": g1, "g2_winner": g2,
+             "judge": ["gpt-4", "pair-v2"], "turn": 1}
+            for i, (g1, g2) in enumerate([("model_1", "model_1"), ("model_1", "model_2"), ("tie", "tie"),
+                                          ("model_2", "error")])]
+    path = _pairwise(tmp_path, rows)
+    df = read_mt_bench(str(path))
+    assert df["winner"].tolist()[:3] == ["model_1", "tie", "tie"] and pd.isna(df["winner"].iloc[3])  # an error
+    assert df["consistent"].tolist() == [1, 0, 1, 0] and set(df["judge"]) == {"gpt-4"}
+    rows[2]["g2_winner"] = "model_3"
+    with pytest.raises(DataError, match=r"column 'g2_winner', row 3: 'model_3'"):
+        read_mt_bench(str(_pairwise(tmp_path, rows, "bad.jsonl")))
+    single = [{"question_id": 1, "model": "m", "judge": ["gpt-4", "single-v1"], "score": s, "turn": 1}
+              for s in (8, -1, 11)]
+    path = _pairwise(tmp_path, single, "single.jsonl")
+    code, out, err = _run(capsys, ["evaluation", "judge", path, "--judge", "score", "--label", "x"])
+    assert code == 2 and err.strip() == f"error: {path}: column 'score', row 3: 11 is outside 1-10"
+
+
+# --------------------------------------------------------------------------- Stata and labels
+
+
+def test_stata_file_written_by_pandas_runs_through_ate(capsys, tmp_path, world_frame):
+    path = tmp_path / "world.dta"
+    world_frame.drop(columns=["prompt", "domain"]).to_stata(path, write_index=False)
+    assert detect_format(str(path)) == "stata"
+    df = read_table(path)
+    assert len(df) == len(world_frame) and str(path) in df.attrs.values()
+    code, out, err = _run(capsys, ["ate", path, "-t", "treated", "-y", "outcome", "-x", "x0,x1,x2,x3,x4",
+                                   "--method", "ra", "--json"])
+    assert code == 0, err
+    est = json.loads(out)["estimates"][0]
+    assert est["ci_low"] < 1.0 < est["ci_high"]  # the world's true ATE
+    broken = tmp_path / "broken.dta"
+    broken.write_bytes(path.read_bytes()[:300])
+    code, _, err = _run(capsys, ["ate", broken, "-t", "treated", "-y", "outcome"])
+    assert code == 2 and err.startswith(f"error: {broken}: could not read as Stata .dta")
+
+
+def test_join_labels_checks_ids(tmp_path):
+    scores = read_table(pd.DataFrame({"id": ["a", "b", "c"], "judge": [0.1, 0.5, 0.9]}), name="scores.csv")
+    good = tmp_path / "labels.csv"
+    pd.DataFrame({"id": ["c", "a"], "human": [1, 0]}).to_csv(good, index=False)
+    out = join_labels(scores, str(good), "id", "human")
+    assert out["human"].tolist()[0] == 0 and np.isnan(out["human"].iloc[1]) and out["human"].iloc[2] == 1
+    assert "human" not in scores.columns  # the caller's frame is left alone
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"id": ["a", "a"], "human": [1, 0]}).to_csv(dup, index=False)
+    with pytest.raises(DataError, match=r"dup.csv: column 'id', row 2: id 'a' appears twice"):
+        join_labels(scores, str(dup), "id", "human")
+    stray = tmp_path / "stray.csv"
+    pd.DataFrame({"id": ["a", "zz"], "human": [1, 0]}).to_csv(stray, index=False)
+    with pytest.raises(DataError, match=r"stray.csv: column 'id', row 2: id 'zz' matches no row"):
+        join_labels(scores, str(stray), "id", "human")
+    with pytest.raises(DataError, match="human"):
+        join_labels(scores, str(tmp_path / "labels.csv"), "id", "nope")
+
+
+def test_labels_needs_on(capsys, tmp_path):
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"id": ["a"], "judge": [0.5]}).to_csv(path, index=False)
+    code, _, err = _run(capsys, ["evaluation", "judge", path, "--judge", "judge", "--label", "h",
+                                 "--labels", path])
+    assert code == 2 and "--on" in err
