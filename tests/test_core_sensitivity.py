@@ -8,9 +8,9 @@ bounds and the robustness value RV agree exactly and are what we compare.
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import Ridge
 
-from llmcause.core.ate import aipw
+from llmcause.core.ate import aipw, default_outcome_model, default_propensity_model
 from llmcause.core.crossfit import fold_ids, folds_to_splits
 from llmcause.core.inference import influence_se
 from llmcause.core.plr import partially_linear
@@ -28,8 +28,9 @@ def test_aipw_bounds_and_rv_equal_doubleml(estimand, score):
     clip = 0.01 if estimand == "ate" else 1e-6
     ours = aipw(w.outcome, w.treatment, w.X, folds=folds, estimand=estimand, sensitivity_cf=0.05, clip=clip).diagnostics
     assert estimand == "ate" or ours["propensity_min"] > clip
-    ref = dml.DoubleMLIRM(dml.DoubleMLData.from_arrays(w.X, w.outcome, w.treatment), Ridge(),
-                          LogisticRegression(max_iter=1000), score=score, draw_sample_splitting=False,
+    # the same learners on both sides: llmcause's defaults (standardised ridge and logistic regression)
+    ref = dml.DoubleMLIRM(dml.DoubleMLData.from_arrays(w.X, w.outcome, w.treatment), default_outcome_model(),
+                          default_propensity_model(), score=score, draw_sample_splitting=False,
                           ps_processor_config=dml.utils.PSProcessorConfig(clipping_threshold=clip))
     ref.set_sample_splitting([folds_to_splits(folds)])
     ref.fit()

@@ -18,8 +18,8 @@ import typer
 from typing_extensions import Annotated
 
 from . import __version__
-from .clikit import data_errors, emit, is_quiet, print_estimates, print_warnings, report_details, set_argv, set_quiet, \
-    stdout_console
+from .clikit import CategoricalOption, data_errors, declare_categorical, drain_library_warnings, emit, is_quiet, \
+    library_warnings, print_estimates, print_warnings, report_details, set_argv, set_quiet, stdout_console
 from .io import DataError, binary_column, check_output_path, covariate_matrix, label_column, numeric_column, \
     parse_list, read_table, require_columns
 from .tour import STAGES
@@ -84,6 +84,7 @@ def ate_command(
     outcome: Annotated[str, typer.Option("--outcome", "-y", help="Numeric outcome column.")],
     covariates: Annotated[Optional[str], typer.Option("--covariates", "-x",
                           help="Comma-separated confounder columns (text columns are one-hot encoded).")] = None,
+    categorical: CategoricalOption = None,
     method: Annotated[Method, typer.Option(help="aipw (cross-fitted, doubly robust), ipw (normalised), "
                                                 "ra (OLS regression adjustment) or dim (difference in means).")]
     = Method.aipw,
@@ -117,6 +118,7 @@ def ate_command(
     cov_names = parse_list(covariates, "--covariates")
     wanted = [treatment, outcome, *cov_names, *([cluster] if cluster else [])]
     require_columns(df, wanted)
+    declare_categorical(df, categorical, cov_names)
     if treatment == outcome or treatment in cov_names or outcome in cov_names:
         raise DataError("--treatment, --outcome and --covariates must name different columns")
     a = binary_column(df, treatment)
@@ -292,7 +294,14 @@ def run(argv: list[str] | None = None) -> int:
     argv = _hoist_quiet(list(sys.argv[1:] if argv is None else argv))
     set_argv([a for a in argv if a not in ("--quiet", "-q")])
     try:
-        result = command.main(args=argv, prog_name="llmcause", standalone_mode=False)
+        with library_warnings():
+            try:
+                result = command.main(args=argv, prog_name="llmcause", standalone_mode=False)
+            finally:
+                # Library warnings not already reported with a table: one line, never the raw text.
+                leftover = drain_library_warnings()
+        if leftover:
+            print_warnings(leftover)
         return int(result) if isinstance(result, int) else 0
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)

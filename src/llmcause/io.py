@@ -25,6 +25,9 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".jsonl":
            ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zip")
 SOURCE_ATTR = "llmcause_source"
+CATEGORICAL_ATTR = "llmcause_categorical"
+# Numbers beyond this magnitude overflow sums of squares (variances, least squares); no data needs them.
+MAX_ABS_VALUE = 1e150
 
 
 class DataError(ValueError):
@@ -40,6 +43,7 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
     if isinstance(source, pd.DataFrame):
         df = source.copy()
         df.attrs[SOURCE_ATTR] = name or source.attrs.get(SOURCE_ATTR, "data")
+        _check_unique_columns([str(c) for c in df.columns], df.attrs[SOURCE_ATTR])
         if df.shape[0] == 0:
             raise DataError(f"{df.attrs[SOURCE_ATTR]}: the table has no rows")
         return df
@@ -60,8 +64,10 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
     fmt = _format_of(path, label)
     try:
         if fmt == "csv":
+            _check_header_names(path, label, ",")
             df = pd.read_csv(path)
         elif fmt == "tsv":
+            _check_header_names(path, label, "\t")
             df = pd.read_csv(path, sep="\t")
         elif fmt == "jsonl":
             df = _read_jsonl(path, label)
@@ -81,7 +87,10 @@ def read_table(source: str | os.PathLike | pd.DataFrame, *, name: str | None = N
         raise DataError(f"{label}: could not read as {fmt.upper()}: {_first_line(exc)}") from None
     if df.shape[0] == 0:
         raise DataError(f"{label}: the table has no data rows")
+    if fmt in ("csv", "tsv"):
+        _check_not_truncated(path, label, "," if fmt == "csv" else "\t", df.shape[1], df.shape[0])
     df.columns = [str(c) for c in df.columns]
+    _check_unique_columns(df.columns, label)
     df.attrs[SOURCE_ATTR] = label
     return df
 
@@ -138,7 +147,13 @@ def numeric_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False, l
                         f"({missing.size} missing in all)")
     inf = np.flatnonzero(np.isinf(values))
     if inf.size:
-        raise DataError(f"{src}: column {col!r}, row {int(inf[0]) + 1}: value is infinite")
+        raise DataError(f"{src}: column {col!r}, row {int(inf[0]) + 1}: value is infinite (or too large to "
+                        "hold as a number)")
+    huge = np.flatnonzero(np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE)
+    if huge.size:
+        i = int(huge[0])
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {values[i]:g} is too large to compute with "
+                        f"(|value| must be at most {MAX_ABS_VALUE:g}; rescale the column)")
     finite = ~np.isnan(values)
     if lower is not None:
         out = finite & ((values <= lower) if lower_open else (values < lower))
@@ -189,11 +204,62 @@ def label_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False) -> 
     return raw.astype(object).where(raw.notna(), None).map(lambda v: None if v is None else str(v)).to_numpy()
 
 
-def covariate_matrix(df: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Covariates as a float matrix. Text columns are one-hot encoded (first level dropped).
+def mark_categorical(df: pd.DataFrame, columns: Iterable[str], option: str = "--categorical") -> pd.DataFrame:
+    """Record that ``columns`` hold categories (one-hot encoded even when their values are numbers).
 
-    Missing or infinite values are errors naming the column and row. Returns
-    the matrix and the names of its columns.
+    The table remembers the list, so covariate checks further down use it;
+    returns ``df`` (changed in place: it is a table llmcause read itself).
+    """
+    columns = list(columns)
+    require_columns(df, columns, option={c: option for c in columns})
+    df.attrs[CATEGORICAL_ATTR] = sorted(set(df.attrs.get(CATEGORICAL_ATTR, [])) | set(columns))
+    return df
+
+
+def categorical_columns(df: pd.DataFrame) -> list[str]:
+    """The columns the user declared categorical (see `mark_categorical`)."""
+    return list(df.attrs.get(CATEGORICAL_ATTR, []))
+
+
+def covariate_kind(df: pd.DataFrame, col: str, categorical: Iterable[str] | None = None) -> str:
+    """``"numeric"`` or ``"categorical"``, from the user's declaration and the column's type; never a guess.
+
+    Categorical: listed in ``categorical`` (or `mark_categorical`), a pandas
+    category column, or text only. Numeric: numbers (or booleans) only. A
+    column of numbers with some text in it (or the reverse) is an error naming
+    the first odd row: one stray "unknown" must not turn a number into dummies.
+    """
+    listed = set(categorical_columns(df) if categorical is None else categorical)
+    raw = df[col]
+    if col in listed or isinstance(raw.dtype, pd.CategoricalDtype):
+        return "categorical"
+    if raw.dtype == bool or pd.api.types.is_numeric_dtype(raw.dtype):
+        return "numeric"
+    present = raw.notna().to_numpy()
+    is_number = pd.to_numeric(raw, errors="coerce").notna().to_numpy()
+    if is_number[present].all():
+        return "numeric"
+    if not is_number[present].any():
+        return "categorical"
+    src = source_of(df)
+    if is_number[present].mean() >= 0.5:
+        i = int(np.flatnonzero(present & ~is_number)[0])
+        what = "is not a number, but the column's other values are numbers"
+    else:
+        i = int(np.flatnonzero(is_number)[0])
+        what = "is a number, but the column's other values are text"
+    raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} {what}; fix the value, or list the "
+                    "column in --categorical to treat its values as categories")
+
+
+def covariate_matrix(df: pd.DataFrame, columns: Sequence[str],
+                     categorical: Iterable[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Covariates as a float matrix; categorical columns one-hot encoded (first level dropped).
+
+    Which columns are categorical follows `covariate_kind` (declared, or
+    text only); a numeric column with a stray text value is an error. Missing
+    or infinite values are errors naming the column and row. Returns the
+    matrix and the names of its columns.
     """
     require_columns(df, columns)
     src = source_of(df)
@@ -203,17 +269,15 @@ def covariate_matrix(df: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarr
         missing = np.flatnonzero(raw.isna().to_numpy())
         if missing.size:
             raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing")
-        numeric = pd.to_numeric(raw, errors="coerce") if raw.dtype != bool else raw.astype(float)
-        if numeric.notna().all():
+        if covariate_kind(df, col, categorical) == "numeric":
             blocks.append(numeric_column(df, col)[:, None])
             names.append(col)
             continue
-        levels = sorted(raw.astype(str).unique())
-        if len(levels) > 200:
-            i = int(np.flatnonzero(numeric.isna().to_numpy())[0])
-            raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is not a number, and the column "
-                            f"has {len(levels)} distinct text values (too many to one-hot encode)")
         text = raw.astype(str).to_numpy()
+        levels = sorted(set(text))
+        if len(levels) > 200:
+            raise DataError(f"{src}: column {col!r} has {len(levels)} distinct categories (too many to one-hot "
+                            "encode)")
         for level in levels[1:]:
             blocks.append((text == level).astype(float)[:, None])
             names.append(f"{col}={level}")
@@ -382,9 +446,11 @@ def _read_jsonl(path: Path, label: str) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{label}: line {lineno} is not valid JSON ({exc.msg})") from None
+            except _DuplicateKey as exc:
+                raise DataError(f"{label}: line {lineno}: key {exc.key!r} appears twice in one record") from None
             if not isinstance(rec, dict):
                 raise DataError(f"{label}: line {lineno} is not a JSON object")
             records.append(rec)
@@ -416,6 +482,57 @@ def _read_json(path: Path, label: str) -> pd.DataFrame:
             if isinstance(obj.get(key), list):
                 return pd.DataFrame.from_records(obj[key])
     raise DataError(f"{label}: expected a list of records or an object of columns")
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list) -> dict:
+    """json object hook: a key given twice in one record is an error, not a silent overwrite."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return out
+
+
+def _check_header_names(path: Path, label: str, sep: str) -> None:
+    """A CSV/TSV header naming a column twice is an error (pandas would silently rename it ``name.1``)."""
+    try:
+        head = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return  # read_table reports the file as having no columns
+    _check_unique_columns([str(v) for v in head.iloc[0].tolist()], label)
+
+
+def _check_not_truncated(path: Path, label: str, sep: str, n_columns: int, n_rows: int) -> None:
+    """A file that stops mid-row (no final line end, fewer fields than the header) is an error, not a row of NaN."""
+    import csv
+
+    if path.suffix.lower() in _COMPRESSION:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65536))
+        tail = fh.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.splitlines()[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last], delimiter=sep), [])
+    if len(fields) < n_columns:
+        raise DataError(f"{label}: row {n_rows}: the file ends mid-row ({len(fields)} of {n_columns} fields, no line "
+                        "end); it looks truncated")
+
+
+def _check_unique_columns(names: Sequence[str], label: str) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"{label}: column {name!r} appears twice in the header (columns {seen[name] + 1} and "
+                            f"{i + 1}); give each column its own name")
+        seen[name] = i
 
 
 def _raise_first(mask: np.ndarray, values: np.ndarray, src: str, col: str, bound: str) -> None:

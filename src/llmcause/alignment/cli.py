@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
+from ..clikit import data_errors, declare_categorical, emit, CategoricalOption, JsonOption, LevelOption, \
+    ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, binary_column, check_output_path, check_outputs, label_column, numeric_column, parse_list, \
     read_table, require_columns, source_of
@@ -141,6 +142,7 @@ def style_command(
     = "length,headers,lists,bold",
     controls: Annotated[Optional[str], typer.Option(help="Extra content controls for the length effect: F_a/F_b "
                                                          "count pairs or plain columns.")] = None,
+    categorical: CategoricalOption = None,
     cluster: Annotated[Optional[str], typer.Option(help="Prompt (or voter) column: cluster-robust CIs.")] = None,
     by: Annotated[Optional[str], typer.Option(help="Subgroup column (language, is_code, annotator type): style "
                                                    "effects per group and a test of difference.")] = None,
@@ -183,7 +185,8 @@ def style_command(
     from .style import style_control_battles
 
     check_output_path(report, "--report", inputs=[battles])
-    df = read_input(battles, arena=arena, seed=seed, missing=missing_text.value)
+    df = declare_categorical(read_input(battles, arena=arena, seed=seed, missing=missing_text.value), categorical,
+                             parse_list(controls, "--controls"), "--controls")
     arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
     feature_list = parse_list(features, "--features") if features else None
     model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
@@ -304,6 +307,11 @@ def lc_winrate_command(
         lb = np.array([len(t) for t in texts_of_column(df, text_b)], dtype=float)
     if baseline not in set(a) | set(b):
         raise DataError(f"{src}: the baseline {baseline!r} appears in neither {model_a!r} nor {model_b!r}")
+    itself = np.flatnonzero(a == b)
+    if itself.size:
+        i = int(itself[0])
+        raise DataError(f"{src}: columns {model_a!r} and {model_b!r}, row {i + 1}: {a[i]!r} plays against itself "
+                        f"({itself.size} such rows); a battle needs two different models")
     keep = ~np.isnan(y)
     model, pref, lm, lbase, idx = orient_against_baseline(a[keep], b[keep], y[keep], la[keep], lb[keep], baseline)
     rows = np.flatnonzero(keep)[idx]

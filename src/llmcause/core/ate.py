@@ -25,6 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from .crossfit import crossfit_predict, crossfit_proba, fold_ids, median_aggregate
 from .diagnostics import clip_propensity, overlap_report
@@ -36,14 +38,16 @@ from .sensitivity import ate_riesz_terms, sensitivity_summary
 ESTIMANDS = ("ate", "att")
 
 
-def default_outcome_model() -> Ridge:
-    """Ridge regression (alpha=1): fast and stable; pass your own learner for nonlinear outcomes."""
-    return Ridge(alpha=1.0)
+def default_outcome_model() -> Pipeline:
+    """Standardised covariates, then ridge regression (alpha=1): fast and stable; pass your own learner for
+    nonlinear outcomes. Scaling keeps the penalty the same for covariates in dollars and in years."""
+    return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
 
 
-def default_propensity_model() -> LogisticRegression:
-    """Logistic regression (lbfgs, C=1)."""
-    return LogisticRegression(max_iter=1000)
+def default_propensity_model() -> Pipeline:
+    """Standardised covariates, then logistic regression (lbfgs, C=1); scaled, lbfgs converges on covariates in
+    very different units (earnings in dollars beside indicators)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
 # --------------------------------------------------------------------------- naive

@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit, stdout_console, JsonOption, LevelOption, ReportOption, SeedOption
+from ..clikit import data_errors, declare_categorical, emit, stdout_console, CategoricalOption, JsonOption, \
+    LevelOption, ReportOption, SeedOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, write_text_atomic
 from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
@@ -82,6 +83,7 @@ def judge_command(
     = None,
     covariates: Annotated[Optional[str], typer.Option(help="Comma-separated columns the calibration may use "
                                                            "beside the judge score (calibrated only).")] = None,
+    categorical: CategoricalOption = None,
     method: Annotated[JudgeMethod, typer.Option(help="calibrated (default), ppi++, ppi, rg (binary judge and "
                                                      "labels), labeled, naive, or all.")] = JudgeMethod.calibrated,
     calibrate_on: Annotated[Optional[str], typer.Option("--calibrate-on", help="Comma-separated groups whose "
@@ -167,6 +169,7 @@ def judge_command(
         df = read_any(data, fmt.value)
         if labels is not None:
             df = join_labels(df, labels, on, label)
+        df = declare_categorical(df, categorical, cov)
     calls, scoring_notes, scoring_warnings = None, [], []
     if judge_model is not None:
         from ..progress import progress_enabled
@@ -225,7 +228,7 @@ def judge_command(
                 table = _add_rank_diagnostics(table, ranked, m)
             if not extra:
                 raise DataError("--compare needs at least two groups (give --group)")
-            table = EstimateTable([*table, *extra], table.warnings)
+            table = EstimateTable([*table, *extra], [*table.warnings, *_repeated_pairs(df, group, cluster)])
             from ..report import ReportSection
 
             for m, ranked in ranks:
@@ -252,6 +255,20 @@ def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:
     with progress(ds.count_rows() * passes if enabled else None, "scanning rows", enabled) as advance:
         with data_errors(ds.label):
             return judge_means_streamed(ds, progress=advance, **kwargs)
+
+
+def _repeated_pairs(df, group: Optional[str], cluster: Optional[str]) -> list[str]:
+    """A warning when a (group, prompt) pair has several rows: paired contrasts then weigh that prompt more."""
+    if group is None or cluster is None or group not in df.columns or cluster not in df.columns:
+        return []
+    repeated = df.duplicated([group, cluster], keep="first").to_numpy()
+    if not repeated.any():
+        return []
+    first = int(repeated.argmax())
+    pairs = int(df[repeated][[group, cluster]].drop_duplicates().shape[0])
+    return [f"{repeated.sum()} rows repeat a ({group}, {cluster}) pair already seen ({pairs} pairs; first at row "
+            f"{first + 1}: {df[group].iloc[first]!s} on {df[cluster].iloc[first]!s}); the comparison counts each "
+            f"{cluster} once but weighs a repeated pair by its number of rows: remove duplicates if they are copies"]
 
 
 def _with_naive(method: str, naive: bool) -> str | list[str]:
@@ -368,6 +385,7 @@ def audit_command(
     = None,
     covariates: Annotated[Optional[str], typer.Option(help="Columns to test for judge bias at a fixed label "
                                                            "(e.g. length, model).")] = None,
+    categorical: CategoricalOption = None,
     bins: Annotated[int, typer.Option(min=2, max=100, help="Bins of the calibration curve.")] = 10,
     missing_judge: Annotated[MissingJudge, typer.Option("--missing-judge")] = MissingJudge.error,
     judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Run the swap audit: ask this judge "
@@ -406,7 +424,7 @@ def audit_command(
                         "--judge and --label (agreement audit)")
     if judge_model is not None and (text_a is None or text_b is None):
         raise DataError("--judge-model needs --text-a and --text-b (the two answers' text columns)")
-    df = read_table(data)
+    df = declare_categorical(read_table(data), categorical, parse_list(covariates, "--covariates"))
     table = EstimateTable([])
     note = None
     if judge_model is not None:
@@ -460,6 +478,7 @@ def plan_command(
     cluster: Annotated[Optional[str], typer.Option(help="Prompt-id column (bootstrap and folds by cluster).")]
     = None,
     covariates: Annotated[Optional[str], typer.Option(help="Calibration covariates.")] = None,
+    categorical: CategoricalOption = None,
     active: Annotated[Optional[Path], typer.Option("--active", help="Also write an active labelling plan (CSV: "
                                                    "the input plus label_prob and to_label) here.")] = None,
     budget: Annotated[Optional[int], typer.Option("--budget", min=1, help="Labels to draw in the active round.")]
@@ -478,7 +497,7 @@ def plan_command(
     if active is not None and active.suffix.lower() != ".csv":
         raise DataError(f"--active {active}: write the plan as a .csv file")
     cov = parse_list(covariates, "--covariates")
-    df = read_table(data)
+    df = declare_categorical(read_table(data), categorical, cov)
     with data_errors(df):
         table = plan_labels(df, judge=judge, label=label, halfwidth=halfwidth, level=level, cost_label=cost_label,
                             cost_judge=cost_judge, n_items=items, label_prob=label_prob, cluster=cluster,

@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
-from ..clikit import data_errors, emit, JsonOption, LevelOption, ReportOption, SeedOption
+from ..clikit import data_errors, declare_categorical, emit, CategoricalOption, JsonOption, LevelOption, \
+    ReportOption, SeedOption
 from ..io import DataError, check_output_path, check_outputs, parse_list
 
 
@@ -36,9 +37,13 @@ Folds = Annotated[int, typer.Option(min=2, max=20, help="Cross-fitting folds.")]
 LearnerOpt = Annotated[str, typer.Option("--learner", help="Outcome models: linear or boosting.")]
 
 
-def _read(data, action, reward, propensity, cost, costs, features, text, time=None, cluster=None, seed=0):
+def _read(data, action, reward, propensity, cost, costs, features, text, time=None, cluster=None, seed=0,
+          categorical=None):
+    from ..io import read_table
     from .logs import read_log
 
+    if categorical:
+        data = declare_categorical(read_table(data), categorical, parse_list(features, "--features"), "--features")
     log = read_log(data, action=action, reward=reward, propensity=propensity, cost=cost, costs=costs,
                    features=parse_list(features, "--features"), text=text, time=time, cluster=cluster, seed=seed)
     if log.X.shape[1] == 0 and log.propensity is None:
@@ -87,7 +92,7 @@ def evaluate_command(
     policy: Annotated[List[str], typer.Option("--policy", "-p", help="Target policy: always:MODEL, column:COL, "
                                               "probs:PREFIX or file:ROUTER.json. Repeat for several.")],
     propensity: Propensity = None, cost: Cost = None, costs: Costs = None, features: Features = None,
-    text: Text = None,
+    text: Text = None, categorical: CategoricalOption = None,
     method: Annotated[str, typer.Option(help="dr, ips, snips, dm, sndr, switch-dr, dros, el (IPS with an "
                                              "empirical-likelihood interval), a comma list, or all.")] = "dr,el",
     lam: Annotated[Optional[float], typer.Option("--lambda", min=0.0, help="Price of one unit of cost in quality: "
@@ -122,7 +127,8 @@ def evaluate_command(
     methods = _methods(method)
     _check_learner(learner)
     reward_bounds = _reward_range(reward_range)
-    log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed)
+    log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed,
+                categorical)
     if lam is not None and not log.has_cost:
         raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
     if "el" in methods:
@@ -171,7 +177,7 @@ def learn_command(
     budget: Annotated[float, typer.Option(min=0.0, help="Average cost per prompt the router may spend.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the router here as JSON (for file: policies).")],
     propensity: Propensity = None, cost: Cost = None, costs: Costs = None, features: Features = None,
-    text: Text = None,
+    text: Text = None, categorical: CategoricalOption = None,
     baseline: Annotated[Optional[str], typer.Option(help="Model the benefits are measured against "
                                                          "(default: the cheapest).")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
@@ -183,7 +189,8 @@ def learn_command(
 
     check_outputs({"--report": report, "--out": out}, inputs=[data])
     _check_learner(learner)
-    log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
+    log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed,
+                categorical)
     if not log.has_cost:
         raise DataError("learn needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
     with data_errors(log.source):
@@ -198,7 +205,7 @@ def learn_command(
 def frontier_command(
     data: Log, action: Action, reward: Reward,
     propensity: Propensity = None, cost: Cost = None, costs: Costs = None, features: Features = None,
-    text: Text = None,
+    text: Text = None, categorical: CategoricalOption = None,
     budgets: Annotated[Optional[str], typer.Option(help="Comma-separated budgets (default: evenly spaced from the "
                                                         "cheapest to the dearest model's cost).")] = None,
     points: Annotated[int, typer.Option(min=2, max=50, help="Number of budgets when --budgets is not given.")] = 7,
@@ -214,7 +221,8 @@ def frontier_command(
 
     check_output_path(report, "--report", inputs=[data])
     _check_learner(learner)
-    log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
+    log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed,
+                categorical)
     if not log.has_cost:
         raise DataError("frontier needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
     if budgets is not None:
@@ -241,7 +249,7 @@ def frontier_command(
 def benefit_command(
     data: Log, action: Action, reward: Reward,
     propensity: Propensity = None, cost: Cost = None, costs: Costs = None, features: Features = None,
-    text: Text = None,
+    text: Text = None, categorical: CategoricalOption = None,
     baseline: Annotated[Optional[str], typer.Option(help="Model the benefits are measured against "
                                                          "(default: the first by name).")] = None,
     bins: Annotated[int, typer.Option(min=2, max=20, help="Bins of predicted benefit for the calibration check.")]
@@ -256,7 +264,8 @@ def benefit_command(
 
     check_output_path(report, "--report", inputs=[data])
     _check_learner(learner)
-    log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed)
+    log = _read(data, action, reward, propensity, cost, costs, features, text, None, cluster, seed,
+                categorical)
     if baseline is not None and baseline not in log.models:
         raise DataError(f"--baseline {baseline!r} is not one of the log's models ({', '.join(log.models)})")
     with data_errors(log.source):

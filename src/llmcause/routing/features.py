@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import DataError, numeric_column, require_columns, source_of
+from ..io import DataError, covariate_kind, numeric_column, require_columns, source_of
 
 HASH_FEATURES = 2 ** 11
 SVD_ROWS = 3000
@@ -64,7 +64,7 @@ class FeaturePipeline:
     @classmethod
     def for_columns(cls, df: pd.DataFrame, columns: Sequence[str], text: str | None = None,
                     n_components: int = 16, seed: int = 0) -> "FeaturePipeline":
-        """Split ``columns`` into numeric and categorical by their content."""
+        """Split ``columns`` into numeric and categorical by the rule of `io.covariate_kind` (never guessed)."""
         require_columns(df, [*columns, *([text] if text else [])])
         numeric, categorical = [], []
         for col in columns:
@@ -72,8 +72,7 @@ class FeaturePipeline:
             missing = np.flatnonzero(raw.isna().to_numpy())
             if missing.size:
                 raise DataError(f"{source_of(df)}: column {col!r}, row {int(missing[0]) + 1}: value is missing")
-            as_num = pd.to_numeric(raw, errors="coerce") if raw.dtype != bool else raw.astype(float)
-            (numeric if as_num.notna().all() else categorical).append(col)
+            (numeric if covariate_kind(df, col) == "numeric" else categorical).append(col)
         return cls(numeric=numeric, categorical=categorical, text=text, n_components=n_components, seed=seed)
 
     def fit(self, df: pd.DataFrame, hashed=None) -> "FeaturePipeline":
