@@ -37,3 +37,11 @@ def test_attribution_is_reproducible_and_the_fixed_budget_splits_evenly():
     fixed = run(adaptive=False, budget=60)
     for r in fixed.episodes:
         assert len({e.n for e in r.effects}) == 1 and r.replays <= 60
+
+
+def test_a_small_budget_is_respected_on_long_episodes():
+    sim = simulate_tool_use(30, seed=8, truth=False)
+    long = [e for e in sim.episodes if not e.success and len(e.steps) >= 5]
+    att = attribute_failures(long, lambda e: ToolUseWorld(), lambda e: ScriptedToolAgent(), budget=8)
+    for r, ep in zip(att.episodes, long):
+        assert r.replays == 2 * len(ep.steps)  # one pair per step: below that no step would be measured

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from llmcause.agents.protocol import register_scheme, resolve_agent, resolve_env
-from llmcause.agents.replay import NondeterministicEnvironment, replay_prefix, rollout, run_episode
+from llmcause.agents.replay import NondeterministicEnvironment, replay_prefix, run_episode
 from llmcause.agents.simulate import ScriptedToolAgent, ToolUseWorld, simulate_tool_use
 from llmcause.agents.traces import read_traces, write_traces
 from llmcause.io import DataError

@@ -137,8 +137,12 @@ def test_forest_plot_and_report_figures_draw_names_literally():
                                     ci_low=i - 0.2, ci_high=i + 0.2, n=5) for i, n in enumerate(HOSTILE)])
     ax = table.plot(title="$\\frac{$")
     labels = ax.get_yticklabels()
-    assert [t.get_text() for t in labels] == [f"{n} (ppi)" for n in HOSTILE]
-    assert not any(t.get_parse_math() for t in [*labels, ax.title])
+    # One row per name (the method is a legend entry), each drawn exactly as written.
+    assert [t.get_text() for t in labels] == list(HOSTILE)
+    legend = [t for t in ax.get_legend().get_texts()] if ax.get_legend() is not None else []
+    titles = [t for t in [ax.title, *ax.figure.texts] if t.get_text()]
+    assert any(t.get_text() == "$\\frac{$" for t in titles)
+    assert not any(t.get_parse_math() for t in [*labels, *legend, *titles])
     assert figure_to_data_uri(ax.figure).startswith("data:image/png")
     fig, ax = plt.subplots()
     ax.set_xlabel("$\\frac{$")

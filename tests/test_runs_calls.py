@@ -31,7 +31,7 @@ def _prompts(n: int) -> list[str]:
 
 def _model(server, store, monkeypatch, **opts):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    options = CallOptions(**{"timeout": 0.5, "max_retries": 4, "concurrency": 8, **FAST, **opts})
+    options = CallOptions(**{"timeout": 20.0, "max_retries": 4, "concurrency": 8, **FAST, **opts})
     return load_model(f"openai:toy@{server.base_url}", store=store, options=options,
                       params={"temperature": 0.0, "seed": 1})
 
@@ -46,17 +46,20 @@ def _idents(prompts, params=None):
 def test_campaign_under_faults_stores_each_result_once_and_a_rerun_makes_no_calls(tmp_path, monkeypatch,
                                                                                    concurrency):
     prompts = _prompts(28)
-    with LoopbackServer(retry_after=0.2, slow_seconds=1.5) as server:
+    # The timeout is generous (a busy machine must not turn ordinary answers into timeouts); "slow" exceeds it.
+    with LoopbackServer(retry_after=0.2, slow_seconds=4.0) as server:
         store = RunStore(tmp_path / "calls.db")
-        model = _model(server, store, monkeypatch, concurrency=concurrency)
+        model = _model(server, store, monkeypatch, concurrency=concurrency, timeout=2.0, max_retries=6)
         texts = model.generate(prompts)
         assert texts == [f"echo: {p}" for p in prompts]
         s = model.stats.to_dict()
         assert (s["done"], s["cached"], s["failed"]) == (28, 0, 0)
         assert set(s["errors"]) == {"429", "500", "503", "timeout", "malformed", "connection"}
-        assert s["calls"] == server.requests
-        # Each request was answered by the server exactly once and stored once.
-        assert all(server.answered[i] == 1 for i in _idents(prompts))
+        # Every attempt the server saw was counted (an attempt can also time out before it arrives).
+        assert s["calls"] >= server.requests
+        assert s["retries"] == s["calls"] - 28
+        assert all(server.answered[i] >= 1 for i in _idents(prompts))
+        # Each result is stored once, at its first success.
         rows = store.runs()
         assert len(rows) == 28 and all(r["attempts"] == 1 for r in rows)
         before = server.requests

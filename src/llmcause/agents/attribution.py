@@ -138,7 +138,8 @@ def attribute_episode(episode: Episode, env: Any, agent: Any, *, threshold: floa
     base = int(np.random.default_rng([seed, _stable_hash(episode.episode_id)]).integers(2**31))
     steps = [_StepReplays(env, agent, episode, k, base, where) for k in range(n)]
     used = 0
-    first = initial if adaptive else (replicates or max(1, budget // (2 * n)))
+    even = max(1, budget // (2 * n))  # every step gets at least one pair, even past a tiny budget
+    first = min(initial, even) if adaptive else (replicates or even)
     for s in steps:
         used += s.add(first)
         advance(2 * first)

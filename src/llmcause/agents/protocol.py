@@ -73,6 +73,7 @@ def register_scheme(scheme: str, resolver: Callable[[str, str], Any]) -> None:
 
 def _builtin_worlds() -> None:
     from . import simulate  # noqa: F401  (registers the tool-use world)
+    from . import textworld_env  # noqa: F401  (registers TextWorld; the package itself loads when used)
 
 
 def resolve_env(spec: str) -> Any:

@@ -173,6 +173,7 @@ class ToolUseWorld:
 
     def _search(self, place: str) -> str:
         if self.search_mode == "off":
+            self.outputs.append(("search: not available", None))
             return "search: not available"
         if self.search_mode == "replay":
             j = len(self.outputs)
@@ -408,20 +409,14 @@ def _population_success(agent, world, mode, replay_off) -> float:
     for config, p in world.configurations():
         env = ToolUseWorld(world.flaky, world.quota, world.max_steps)
         if replay_off:
-            env.set_tool("search", "off")
-            off_obs = env.start(config)
-            env.set_tool("search", "replay", _off_outputs(env, agent, off_obs))
+            # With search off every call answers "not available", whatever the agent does, so M(0) is that
+            # answer for every call; replaying an empty list gives it to every call.
+            env.set_tool("search", "replay", [])
         else:
             env.set_tool("search", mode)
         obs = env.start(config)
         total += p * success_probability(env, agent, obs, [])
     return total
-
-
-def _off_outputs(env, agent, obs) -> list:
-    # With search off every call answers "not available" whatever the agent does, so M(0) is that output
-    # for every call: an empty list here (calls beyond the list get "not available").
-    return []
 
 
 # --------------------------------------------------------------------------- episodes

@@ -134,6 +134,7 @@ def overlap_report(
             f"{head}{diag['n_clipped']} of {e_raw.shape[0]} propensities ({diag['share_clipped']:.1%}) lay {where} "
             f"(range {diag['propensity_min']:.3g} to {diag['propensity_max']:.3g}); the estimate is biased by "
             "the clipping to the extent those propensities were right"
+            + (", and intervals can cover well below their level (COVERAGE.md, poor overlap)" if head else "")
         )
     for arm, frac, ess in (("treated", diag["ess_treated_fraction"], ess1), ("control", diag["ess_control_fraction"], ess0)):
         if estimand == "att" and arm == "treated":
@@ -141,7 +142,8 @@ def overlap_report(
         if frac < ESS_ALARM:
             warnings.append(
                 f"poor overlap: the {arm} arm's effective sample size after weighting is {ess:.0f} "
-                f"({frac:.1%} of its rows); a few rows carry the estimate"
+                f"({frac:.1%} of its rows); a few rows carry the estimate, and intervals can cover well below "
+                "their level (COVERAGE.md, poor overlap)"
             )
     if X is not None:
         X = np.asarray(X, dtype=float)

@@ -35,18 +35,26 @@ import numpy as np
 from scipy import stats
 
 
-def ols_rss(y: np.ndarray, Z: np.ndarray) -> tuple[float, int]:
-    """Residual sum of squares of the OLS fit of ``y`` on ``Z`` and the fit's rank."""
-    coef, _, rank, _ = np.linalg.lstsq(Z, y, rcond=None)
-    resid = y - Z @ coef
-    return float(resid @ resid), int(rank)
-
-
 def partial_r2_from_rss(rss_without: float, rss_with: float) -> float:
     """Partial R² of a regressor (group): the share of the remaining residual variation it explains."""
     if rss_without <= 0:
         return 0.0
     return float(max(0.0, (rss_without - rss_with) / rss_without))
+
+
+def residualise(X: np.ndarray, *columns: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """Residuals of each column on X (one least-squares factorisation for all) and X's rank."""
+    coef, _, rank, _ = np.linalg.lstsq(X, np.column_stack(columns), rcond=None)
+    resid = np.column_stack(columns) - X @ coef
+    return [resid[:, j] for j in range(resid.shape[1])], int(rank)
+
+
+def fwl_fit(y_res: np.ndarray, d_res: np.ndarray) -> tuple[float, float, float]:
+    """τ̂ = ⟨d̃, ỹ⟩/⟨d̃, d̃⟩ from residualised columns, the RSS of the long fit and ⟨d̃, d̃⟩."""
+    ss_d = float(d_res @ d_res)
+    tau = float(d_res @ y_res) / ss_d if ss_d > 0 else 0.0
+    resid = y_res - tau * d_res
+    return tau, float(resid @ resid), ss_d
 
 
 def treatment_fit(y, d, X) -> dict:
@@ -57,19 +65,13 @@ def treatment_fit(y, d, X) -> dict:
     y = np.asarray(y, dtype=float)
     d = np.asarray(d, dtype=float)
     X = np.asarray(X, dtype=float)
-    coef_d, _, rank_x, _ = np.linalg.lstsq(X, d, rcond=None)
-    d_res = d - X @ coef_d
-    coef_y, _, _, _ = np.linalg.lstsq(X, y, rcond=None)
-    y_res = y - X @ coef_y
-    ss_d = float(d_res @ d_res)
+    (y_res, d_res), rank_x = residualise(X, y, d)
+    tau, rss, ss_d = fwl_fit(y_res, d_res)
     if ss_d <= 1e-12 * max(1.0, float(d @ d)):
         raise ValueError("the treatment is a linear combination of the covariates (no variation left)")
-    tau = float(d_res @ y_res) / ss_d
-    resid = y_res - tau * d_res
     dof = y.shape[0] - rank_x - 1
     if dof < 2:
         raise ValueError(f"only {dof} residual degrees of freedom; need more rows than regressors")
-    rss = float(resid @ resid)
     se = float(np.sqrt(rss / dof / ss_d))
     return {"estimate": tau, "se": se, "t": tau / se if se > 0 else float("inf"), "dof": int(dof), "rss": rss,
             "rss_d": ss_d}
@@ -159,11 +161,10 @@ def linear_sensitivity(y, d, X, *, benchmarks: Mapping[str, Sequence[int]] | Non
     out = {**fit, "partial_r2": partial_r2_of_t(fit["t"], dof), "rv": robustness_value(fit["t"], dof, q=q),
            "rv_alpha": robustness_value(fit["t"], dof, q=q, alpha=alpha), "q": q, "alpha": alpha, "bounds": []}
     crit = float(stats.t.ppf(1 - alpha / 2, dof - 1))
-    DX = np.column_stack([d, X])
     for name, cols in (benchmarks or {}).items():
         keep = np.setdiff1d(np.arange(X.shape[1]), np.asarray(cols, dtype=int))
-        rss_d_short, _ = ols_rss(d, X[:, keep])
-        rss_y_short, _ = ols_rss(y, DX[:, np.r_[0, keep + 1]])
+        (y_short, d_short), _ = residualise(X[:, keep], y, d)
+        _, rss_y_short, rss_d_short = fwl_fit(y_short, d_short)
         r2dxj_x = partial_r2_from_rss(rss_d_short, fit["rss_d"])
         r2yxj_dx = partial_r2_from_rss(rss_y_short, fit["rss"])
         for k in kd:
