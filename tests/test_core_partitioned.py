@@ -173,7 +173,16 @@ def test_ope_family(logged, clustered):
         methods = ("ips", "dr") if clip else P.OPE_METHODS
         mem = ope_estimates(u, a, prop, target, q, methods=methods, clip=clip, tau=tau, cluster=c)
         for method, e in zip(methods, mem):
-            same(P.finish_ope(m, method), e)
+            part = P.finish_ope(m, method)
+            if method == "dm":  # a point estimate only, in both
+                close(part.estimate, e.estimate)
+                assert np.isnan(part.ci_low) and np.isnan(e.ci_low)
+            elif "bias_estimate" in e.diagnostics or e.diagnostics.get("interval") == "none":
+                # core.ope widens (bias bound) or withholds this interval; the sums give the point and its SE
+                close(part.estimate, e.estimate)
+                close(part.se, e.se)
+            else:
+                same(part, e)
     ess = P.weight_summary(m)
     close(ess["ess"], mem[0].diagnostics["ess"])
 

@@ -146,14 +146,7 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
             "matched": {names[a]: float(matched[a]) for a in range(k)},
             "target_share": {names[a]: float(share[a]) for a in range(k)},
             "thin_overlap": {names[a]: float(matched[a]) for a in thin}}
-    warns = []
-    if thin:
-        used = int(np.sum(share >= USED_SHARE))
-        worst = min(thin, key=lambda a: matched[a])
-        what = (f"{len(thin)} of the {used} actions it uses have" if used > 1 else "the action it uses has")
-        warns.append(f"thin overlap for {label!s}: {what} fewer than {MATCHED_ALARM} logged rows agreeing with it "
-                     f"(fewest: {names[worst]!s}, {matched[worst]:.3g} rows); Wald intervals under-cover there, "
-                     "so read the empirical-likelihood interval (per action: diagnostics 'thin_overlap')")
+    warns = thin_overlap_warnings(matched, share, names, label)
     positive = w[w > 0]
     if positive.size:
         ess_share = float(positive.sum() ** 2 / np.dot(positive, positive)) / positive.size
@@ -163,6 +156,20 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
                          f"of themselves (Kish ESS; largest weight {float(w.max()):.3g}); Wald intervals under-cover "
                          "at such weights (COVERAGE.md, thin overlap), so read the empirical-likelihood interval")
     return diag, warns
+
+
+def thin_overlap_warnings(matched: np.ndarray, share: np.ndarray, names: Sequence[str], label: str) -> list[str]:
+    """One line for a policy whose used actions (≥ `USED_SHARE` of rows) have fewer than `MATCHED_ALARM`
+    matched logged rows; an empty list when none has."""
+    thin = [a for a in range(len(names)) if share[a] >= USED_SHARE and matched[a] < MATCHED_ALARM]
+    if not thin:
+        return []
+    used = int(np.sum(np.asarray(share) >= USED_SHARE))
+    worst = min(thin, key=lambda a: matched[a])
+    what = f"{len(thin)} of the {used} actions it uses have" if used > 1 else "the action it uses has"
+    return [f"thin overlap for {label!s}: {what} fewer than {MATCHED_ALARM} logged rows agreeing with it "
+            f"(fewest: {names[worst]!s}, {matched[worst]:.3g} rows); Wald intervals under-cover there, "
+            "so read the empirical-likelihood interval (per action: diagnostics 'thin_overlap')"]
 
 
 def bias_aware_interval(theta: float, psi: np.ndarray, dropped: np.ndarray, *, level: float,

@@ -512,7 +512,21 @@ def ope_components(reward, weight, direct=None, q_factual=None, *, clip: float |
 
 def finish_ope(m: Moments, method: str, *, name: str = "policy", estimand: str = "policy value",
                level: float = 0.95, diagnostics: dict | None = None, warnings: Sequence[str] = ()) -> Estimate:
-    """One `core.ope` estimate from the sums of `ope_components` (Switch-DR at the τ given there)."""
+    """One `core.ope` estimate from the sums of `ope_components` (Switch-DR at the τ given there).
+
+    DM is a point estimate only, as in `core.ope`. The Wald intervals here are those of the point
+    estimates' own spread: `core.ope` also widens Switch-DR and clipped IPS/DR by a bias bound and
+    withholds intervals carried by too few events, which these sums do not yet hold.
+    """
+    if method == "dm":
+        from .ope import DM_NOTE
+
+        lin = ope_linear(m, method)
+        nan = float("nan")
+        return Estimate(name=name, estimand=estimand, method=method, estimate=lin.theta, se=nan, ci_low=nan,
+                        ci_high=nan, level=level, n=int(m.total[0]),
+                        diagnostics={**(diagnostics or {}), "interval": "none", "note": DM_NOTE},
+                        warnings=(*warnings, DM_NOTE))
     return finish_linear(ope_linear(m, method), name=name, estimand=estimand, method=method, level=level,
                          diagnostics=diagnostics, warnings=warnings)
 

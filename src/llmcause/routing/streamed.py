@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..core import partitioned as P
 from ..core.estimate import Estimate, EstimateTable
-from ..core.ope import MATCHED_ALARM, USED_SHARE
+from ..core.ope import MATCHED_ALARM, USED_SHARE, thin_overlap_warnings
 from ..io import DataError, parse_list
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
 from .evaluate import ESTIMANDS
@@ -388,14 +388,11 @@ def _finish(plan: RoutingPlan, m: P.Moments, extras: dict, n: int, methods, leve
             diag = {"ess": diag["ess"], "ess_fraction": diag["ess_fraction"], "max_weight": wmax,
                     "mean_weight": diag["mean_weight"], "matched": diag["matched"],
                     "target_share": diag["target_share"]}
-            warns = [f"thin overlap: only {matched[j]:.3g} logged rows chose {plan.models[j]!s} where the policy "
-                     f"does (the policy sends {share[j]:.0%} of rows there); Wald intervals under-cover below "
-                     f"about {MATCHED_ALARM}, so read the empirical-likelihood interval"
-                     for j in range(len(plan.models)) if share[j] >= USED_SHARE and matched[j] < MATCHED_ALARM]
+            warns = thin_overlap_warnings(matched, share, list(plan.models), spec.label)
+            diag["thin_overlap"] = {plan.models[j]: float(matched[j]) for j in range(len(plan.models))
+                                    if share[j] >= USED_SHARE and matched[j] < MATCHED_ALARM}
             for method in methods:
                 extra = {"clip": None} if method in ("ips", "dr") else {}
-                if method == "dm":
-                    extra["note"] = "DM's interval ignores the outcome model's own error"
                 d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated"}
                 if cost_note and estimand == "cost":
                     d["note"] = cost_note
@@ -403,8 +400,12 @@ def _finish(plan: RoutingPlan, m: P.Moments, extras: dict, n: int, methods, leve
                 full = np.zeros(m.total.shape[0])
                 full[cols_ope] = lin.coef
                 lin_of[(spec.label, estimand, method)] = P.LinearEstimate(lin.theta, full, m, int(cols_ope[0]))
+                if method == "dm":  # a point estimate only, as in core.ope
+                    out.append(P.finish_ope(ope_m, "dm", name=spec.label, estimand=estimand, level=level,
+                                            diagnostics=d))
+                    continue
                 out.append(P.finish_linear(lin, name=spec.label, estimand=estimand, method=method, level=level,
-                                           diagnostics=d, warnings=[] if method == "dm" else warns))
+                                           diagnostics=d, warnings=warns))
             if naive:
                 nm = m.select(cols_naive)
                 total = float(nm.total[1])
