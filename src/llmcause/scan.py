@@ -163,7 +163,7 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     cols = list(dict.fromkeys(columns))
-    ds = ray.data.read_parquet(dataset.files, columns=cols, filter=filter)
+    ds = ray.data.read_parquet(dataset.files, columns=cols, **({} if filter is None else {"filter": filter}))
     task = _RayTask(fn, dataset.label, cols)
     try:
         parts = ds.map_batches(task, batch_format="pyarrow", batch_size=batch_rows, zero_copy_batch=True)
@@ -193,7 +193,9 @@ class _RayTask:
             result = self.fn(batch) if table.num_rows else None
         except DataError as exc:
             raise RuntimeError(_DATA_ERROR + str(exc)) from None
-        return {"part": [pickle.dumps(result)], "rows": [table.num_rows]}
+        # a one-row Arrow table: binary stays binary (a NumPy bytes array would strip trailing NULs)
+        return pa.table({"part": pa.array([pickle.dumps(result)], pa.binary()),
+                         "rows": pa.array([table.num_rows], pa.int64())})
 
 
 _DATA_ERROR = "llmcause data error: "
