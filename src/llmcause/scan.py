@@ -88,7 +88,7 @@ class ParquetDataset:
             start = 0
             try:
                 it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0,
-                                     fragment_readahead=0, filter=filter, use_threads=False)
+                                     fragment_readahead=0, filter=filter)
                 for rb in it:
                     if rb.num_rows:
                         yield Batch(frag.path, None if filter is not None else start,
@@ -223,19 +223,11 @@ def numeric(batch: Batch, col: str, *, allow_missing: bool = False, lower: float
         raise DataError(f"{batch.file}: column {col!r}{batch.row(0)}: values of type {arr.type} are not {what}")
     if pt.is_boolean(arr.type):
         arr = arr.cast(pa.int8())
-    valid = None if arr.null_count == 0 else ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
-    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
-    if valid is not None:
-        if not allow_missing:
-            i = int(np.flatnonzero(~valid)[0])
-            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
-        values = np.where(valid, values, np.nan)
-        nan_bad = valid & np.isnan(values)
-    else:
-        nan_bad = np.isnan(values)
-    if nan_bad.any():
-        i = int(np.flatnonzero(nan_bad)[0])
-        raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: NaN is not {what}")
+    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)  # nulls become NaN
+    missing = np.isnan(values)  # a null or a NaN, as pandas counts missing cells
+    if not allow_missing and missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
     inf = np.isinf(values)
     if inf.any():
         raise DataError(f"{batch.file}: column {col!r}{batch.row(int(np.flatnonzero(inf)[0]))}: value is infinite")
