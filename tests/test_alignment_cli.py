@@ -194,8 +194,15 @@ def test_rate_with_a_learnt_ngram_reward(battles_csv, tmp_path, capsys):
 def test_tour_rows_cover_the_truth():
     from llmcause.alignment.tour import tour_rows
 
+    from scipy.stats import binom
+
     rows = tour_rows(quick=True, seed=0)
-    assert len(rows) == 6 and all(r.stage == "alignment" for r in rows)
-    assert all(r.truth is not None and r.covered for r in rows)
-    off = [r for r in rows if r.naive is not None and r.naive_value is not None]
+    assert len(rows) == 7 and all(r.stage == "alignment" and r.truth is not None for r in rows)
+    fair = [r for r in rows if not r.broken_assumption]
+    # 95% intervals: at seed 0, no more misses than a 99% binomial bound allows (1 of 6). Each
+    # estimator's coverage over many seeds is tested in its own module.
+    assert sum(not r.covered for r in fair) <= binom.ppf(0.99, len(fair), 0.05)
+    (leaky,) = [r for r in rows if r.broken_assumption]
+    assert not leaky.covered and leaky.causal.estimate > leaky.truth and "other" in leaky.note
+    off = [r for r in fair if r.naive is not None and r.naive_value is not None]
     assert sum(abs(r.naive_value - r.truth) > abs(r.causal.estimate - r.truth) for r in off) >= 4

@@ -159,6 +159,8 @@ def test_length_rewriter_sets_the_attribute_and_keeps_content():
         assert not rw.is_long(short) and rw.is_long(long)
         assert content_words(rw.lengthen(short)) == content_words(short)
         assert content_words(long) == content_words(t) or rw.is_long(t)
+        # Lengthening adds no word at all, content or not: whatever the reward counts, it sees none added.
+        assert _all_words(long) == _all_words(t)
     assert isinstance(rw, Rewriter) and isinstance(LengthSandboxReward(), RewardModel)
 
 
@@ -198,3 +200,43 @@ def test_rate_input_checks():
         rate_effects(["a", "b", "c", "d"], [0, 1, 2, 1], LengthSandboxReward(), LengthRewriter())
     with pytest.raises(ValueError, match="at least two"):
         rate_effects(["a", "b", "c"], [0, 0, 1], LengthSandboxReward(), LengthRewriter())
+
+
+def _all_words(text):
+    import re
+
+    return {w.lower() for w in re.findall(r"[^\W\d_]+", text)}
+
+
+def test_reward_does_not_discount_the_rewriters_words():
+    # The reward's notion of content is fixed by the language, not by what a rewriter adds.
+    assert {"other", "words"} <= content_words("In other words, these words differ from the other ones.")
+
+
+def test_rate_leak_diagnostic_flags_a_filler_and_the_bias_it_causes():
+    from llmcause.alignment.rate import rewrite_word_leak
+    from llmcause.alignment.rewriters import FILLER_PREFIX
+
+    texts = simulate_responses(400, seed=5).responses["response"].tolist()
+    attr = length_attribute(150)
+    w = np.array([attr(t) for t in texts])
+    reward = LengthSandboxReward(length_coef=0.5, threshold=150, seed=5)
+    clean = rate_effects(texts, w, reward, LengthRewriter(150), attribute_of=attr, name="length")
+    leaky = rate_effects(texts, w, reward, LengthRewriter(150, restate_prefix=FILLER_PREFIX), attribute_of=attr,
+                         name="length")
+    c, l = clean.table.get("length ATE", "rate"), leaky.table.get("length ATE", "rate")
+    assert c.diagnostics["word_leak"]["ATT pairs"]["systematic"] == {} and not clean.table.warnings
+    assert c.diagnostics["word_leak"]["ATU pairs"]["systematic"] == {}
+    flagged = l.diagnostics["word_leak"]["ATT pairs"]["systematic"]
+    assert {"other", "words"} <= set(flagged) and all(v > 0.9 for v in flagged.values())
+    assert any("one direction only" in m for m in leaky.table.warnings)
+    # The filler is content to this reward, and only long rewrites carry it: RATE moves up by about
+    # content_coef x (new distinct words)/10 and no longer covers the truth.
+    assert c.covers(0.5) and l.ci_low > 0.5
+    # Words that differ at random in both directions are not a systematic leak.
+    rng = np.random.default_rng(0)
+    vocab = ["alpha", "beta", "gamma", "delta"]
+    on = [" ".join(rng.choice(vocab, 2)) for _ in range(500)]
+    off = [" ".join(rng.choice(vocab, 2)) for _ in range(500)]
+    assert rewrite_word_leak(on, off)["systematic"] == {}
+    assert rewrite_word_leak(["x filler"] * 10, ["x"] * 10)["systematic"] == {"filler": 1.0}

@@ -148,3 +148,21 @@ def test_judge_agreement_binary_and_continuous():
     assert all(bins[i].estimate <= bins[i + 1].estimate + 0.05 for i in range(len(bins) - 1))
     length = curve.get("length", "ols")
     assert length.ci_low > 0  # longer answers score higher at the same label
+
+
+def test_order_consistency_counts_ties_in_both_orders_as_consistent():
+    import pandas as pd
+
+    # Four pairs judged in both orders: tie/tie (consistent), A wins both times (consistent),
+    # tie then a win (inconsistent), and the position always winning (inconsistent).
+    rows = [
+        ("p1", "x", "y", "tie"), ("p1", "y", "x", "tie"),
+        ("p2", "x", "y", "x"), ("p2", "y", "x", "x"),
+        ("p3", "x", "y", "tie"), ("p3", "y", "x", "y"),
+        ("p4", "x", "y", "A"), ("p4", "y", "x", "A"),
+    ]
+    frame = pd.DataFrame(rows, columns=["pair", "model_a", "model_b", "judge"])
+    table = position_bias(frame, pick="judge", pair="pair")
+    cons = [e for e in table if e.estimand.startswith("order consistency")][0]
+    assert cons.estimate == pytest.approx(0.5)
+    assert cons.diagnostics["n_pairs_both_orders"] == 4

@@ -185,3 +185,64 @@ def test_other_bad_inputs(tmp_path, capsys, swarm_store):
     except ImportError:
         _bad(capsys, ["pretraining", "run", str(design), "--store", str(store), "--executor", "ray"],
              "--executor ray", "llmcause[ray]")
+
+
+def test_failed_runs_are_counted_not_silently_dropped(tmp_path, capsys, monkeypatch):
+    import functools
+
+    from llmcause.pretraining import campaign as campaign_module
+    from llmcause.pretraining.proxy import proxy_run
+
+    design, store, results = tmp_path / "oat.csv", tmp_path / "runs.db", tmp_path / "results.csv"
+    assert run(["pretraining", "design", "--kind", "one-at-a-time", "--domains", "code,math", "--seeds", "3",
+                "--order", "2", "--budget", "20000", "--out", str(design)]) == 0
+    capsys.readouterr()
+
+    @functools.wraps(proxy_run)  # same identity as the real run function, so a rerun completes the campaign
+    def flaky(params):
+        if int(params["seed"]) == 2 and params["weights"].get("code", 0) == 0:
+            raise RuntimeError("worker lost")
+        return proxy_run(params)
+
+    monkeypatch.setattr(campaign_module, "proxy_run", flaky)
+    assert run(["pretraining", "run", str(design), "--store", str(store), "--out", str(results), "--json"]) == 1
+    failed = _json(capsys)["failed"]
+    assert failed >= 1
+    for source in (store, results):
+        assert run(["pretraining", "effects", str(source), "--json"]) == 0
+        doc = _json(capsys)
+        said = [w for w in doc["warnings"] if "left out of this analysis" in w]
+        assert said and said[0].startswith(f"{failed} registered proxy run"), doc["warnings"]
+    # completing the campaign removes the warning
+    monkeypatch.setattr(campaign_module, "proxy_run", proxy_run)
+    assert run(["pretraining", "run", str(design), "--store", str(store), "--json"]) == 0
+    assert _json(capsys)["executed"] == failed
+    assert run(["pretraining", "effects", str(store), "--json"]) == 0
+    assert not [w for w in _json(capsys)["warnings"] if "left out" in w]
+
+
+def test_failed_verification_runs_leave_their_seed_out(swarm_store, capsys, monkeypatch):
+    import functools
+
+    from llmcause.pretraining import campaign as campaign_module
+    from llmcause.pretraining.proxy import proxy_run
+    from llmcause.pretraining.recommend import VERIFY_SEED_OFFSET
+
+    _, _, store = swarm_store
+    copy = store.parent / "verify-copy.db"
+    copy.write_bytes(store.read_bytes())
+
+    @functools.wraps(proxy_run)
+    def flaky(params):
+        if int(params["seed"]) == VERIFY_SEED_OFFSET + 1:
+            raise RuntimeError("worker lost")
+        return proxy_run(params)
+
+    monkeypatch.setattr(campaign_module, "proxy_run", flaky)
+    assert run(["pretraining", "recommend", str(copy), "--law", "loglinear", "--verify", "--seeds", "3",
+                "--candidates", "500", "--json"]) == 0
+    doc = _json(capsys)
+    said = [w for w in doc["warnings"] if "verification runs failed" in w]
+    assert said and "1 of 3 seeds are left out" in said[0]
+    rec = next(e for e in doc["estimates"] if e["name"] == "recommended - uniform")
+    assert rec["n"] == 2

@@ -18,11 +18,19 @@ def test_tour_json_rows_carry_truth_and_coverage(capsys):
     assert doc["command"] == "tour" and doc["estimates"]
     stages = {e["diagnostics"]["stage"] for e in doc["estimates"]}
     assert "engine" in stages
+    from scipy.stats import binom
+
+    fair, broken = [], []
     for est in doc["estimates"]:
         d = est["diagnostics"]
         assert "question" in d
         if "truth" in d:
-            assert d["covered"] == (est["ci_low"] <= d["truth"] <= est["ci_high"])
+            (broken if d.get("broken_assumption") else fair).append(d["covered"])
+    # Rows whose assumptions hold cover their truth as 95% intervals should: at seed 0, no more misses
+    # than a 99% binomial bound allows. Rows that break an assumption on purpose show the failure.
+    assert len(fair) >= 10
+    assert sum(not c for c in fair) <= binom.ppf(0.99, len(fair), 0.05), fair
+    assert broken and not any(broken)
 
 
 def test_tour_table_and_report(capsys, tmp_path):

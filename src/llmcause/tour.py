@@ -28,6 +28,9 @@ class TourRow:
     naive: Estimate | float | None = None
     truth: float | None = None
     note: str | None = None
+    # Set on a row that shows an estimator where one of its assumptions fails on purpose (what
+    # breaks, in a few words); such a row is not expected to cover, and says so.
+    broken_assumption: str | None = None
 
     @property
     def naive_value(self) -> float | None:
@@ -87,6 +90,8 @@ def tour_estimates(rows: Sequence[TourRow]) -> EstimateTable:
             diag.update(truth=float(r.truth), covered=r.covered)
         if r.note:
             diag["note"] = r.note
+        if r.broken_assumption:
+            diag["broken_assumption"] = r.broken_assumption
         out.append(r.causal.with_(diagnostics=diag))
     warnings = [f"{r.stage}: {w}" for r in rows for w in r.causal.warnings]
     return EstimateTable([e.with_(warnings=()) for e in out], warnings)
@@ -109,5 +114,7 @@ def rich_tour_table(rows: Sequence[TourRow]):
         naive = "—" if r.naive_value is None else f"{r.naive_value:.3f}"
         truth = "—" if r.truth is None else f"{r.truth:.3f}"
         covered = "—" if r.covered is None else ("[green]yes[/green]" if r.covered else "[red]no[/red]")
+        if r.broken_assumption and r.covered is not None:
+            covered = ("yes" if r.covered else "no") + " [yellow](assumption broken on purpose)[/yellow]"
         table.add_row(r.stage, r.question, naive, causal, truth, covered)
     return table

@@ -21,7 +21,11 @@ Var(ATE) = (n₁²Var(ATT) + n₀²Var(ATU))/n² (conditional on n₁), through
 influence values ψᵢ = dᵢ − ATT_{W(i)}; cluster-robust by prompt when given.
 
 Assumptions. The rewriter changes W (audited when an attribute function is
-given) and its off-target effect on the reward does not depend on w.
+given) and its off-target effect on the reward does not depend on w. The
+second is checked without the reward by `rewrite_word_leak`: words that one
+side of the RATE pairs has systematically and the other lacks (a filler the
+rewriter adds in one direction only) are a side effect that RATE cannot
+cancel; they are listed in the diagnostics and warned about.
 
 Reference. Reber, Richardson, Nief, Garbacea & Veitch 2025, "RATE: causal
 explainability of reward models with imperfect counterfactuals" (ICML;
@@ -30,6 +34,7 @@ arXiv 2410.11348).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
@@ -187,6 +192,15 @@ def rate_effects(
                                        name="rewrite side effect (W=0)", estimand="reward change from rewriting "
                                        "twice", method="rewrite audit", cluster=cl_c, rows=c_idx, **kw))
     warnings = []
+    leak = {"ATT pairs": rewrite_word_leak(y01, y0), "ATU pairs": rewrite_word_leak(y1, y10)}
+    out = [e.with_(diagnostics={**e.diagnostics, "word_leak": leak}) if e.method == "rate" else e for e in out]
+    flagged = [f"{w!r} on the {'on' if v > 0 else 'off'} side of {abs(v):.0%} of {side}"
+               for side, found in leak.items() for w, v in found["systematic"].items()]
+    if flagged:
+        words = "; ".join(flagged)
+        warnings.append(f"the rewriter adds words in one direction only ({words}): a side effect "
+                        f"RATE cannot cancel; if the reward responds to these words, RATE measures {name} plus "
+                        "them (use a rewriter that adds no words, or check the reward ignores them)")
     frame = pd.DataFrame({"text": texts, "attribute": w.astype(int), "reward": r_orig})
     frame["rewrite"] = None
     frame["rewrite_of_rewrite"] = None
@@ -209,6 +223,48 @@ def rate_effects(
             warnings.append(f"the rewriter set the attribute as asked in only {worst:.0%} of some rewrites: "
                             "the RATE estimate mixes in texts whose attribute did not change")
     return RateResult(table=EstimateTable(out, warnings), texts=frame)
+
+
+LEAK_SHARE = 0.2  # a word is a systematic one-sided side effect when its net share of pairs is at least this
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def rewrite_word_leak(on_texts: Sequence[str], off_texts: Sequence[str], *, threshold: float = LEAK_SHARE,
+                      top: int = 5) -> dict:
+    """Words that the attribute-on texts of RATE's pairs have and their attribute-off partners lack, and back.
+
+    ``on_texts[i]`` and ``off_texts[i]`` are the two sides of one RATE
+    difference (e.g. Re(Re(y,0),1) and Re(y,0)). For each word, its net share
+    is (pairs where only the on side has it − pairs where only the off side
+    has it) / pairs. A word with |net share| ≥ ``threshold`` is added in one
+    direction systematically: if the reward responds to it, RATE measures the
+    attribute plus that word. Words that differ at random in both directions
+    (a paraphraser's noise) have net shares near 0 and are not listed.
+    """
+    if len(on_texts) != len(off_texts):
+        raise ValueError("one off-side text per on-side text is needed")
+    n = len(on_texts)
+    if n == 0:
+        return {"pairs": 0, "on_only_share": 0.0, "off_only_share": 0.0, "systematic": {}}
+    net: dict[str, int] = {}
+    on_any = off_any = 0
+    for on, off in zip(on_texts, off_texts):
+        a, b = _words(on), _words(off)
+        on_only, off_only = a - b, b - a
+        on_any += bool(on_only)
+        off_any += bool(off_only)
+        for w in on_only:
+            net[w] = net.get(w, 0) + 1
+        for w in off_only:
+            net[w] = net.get(w, 0) - 1
+    shares = {w: c / n for w, c in net.items() if abs(c) / n >= threshold}
+    ranked = sorted(shares.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:top]
+    return {"pairs": n, "on_only_share": on_any / n, "off_only_share": off_any / n,
+            "systematic": {w: round(v, 4) for w, v in ranked}}
 
 
 def _audit(attribute_of, y0, y01, y1, y10) -> dict:

@@ -2,10 +2,17 @@
 
 They follow the `rate.Rewriter` protocol (``rewrite(texts, target, prompts)``)
 and are meant as transparent baselines and sandboxes; an LLM rewriter plugs
-into the same protocol. Both keep what a text says (its distinct words):
-the markdown rewriter only adds or removes markup (its header repeats the
-text's own first words), and the length rewriter only cuts whole sentences
-or appends restatements of sentences already there.
+into the same protocol. What each changes besides its attribute:
+- the markdown rewriter only adds or removes markup (its header repeats the
+  text's own first words), so the distinct words stay the same;
+- the length rewriter lengthens by repeating the text's own sentences (no new
+  word), but shortens by cutting whole sentences, which drops whatever only
+  those sentences said. That loss is a side effect of the rewrite of the
+  same kind on both sides of each RATE difference, so RATE cancels it; the
+  single-rewrite estimate does not.
+- ``LengthRewriter(restate_prefix="In other words, ")`` restates with a
+  filler phrase, as a paraphrasing model would: it adds words in one direction
+  only, a side effect that RATE cannot cancel (see `rate.rewrite_word_leak`).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ _HEADER_LINE = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t#]*$")
 _LIST_LINE = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+")
 _BOLD = re.compile(r"\*\*(?=\S)([^\n]*?\S)\*\*|__(?=\S)([^\n]*?\S)__")
 _FENCE_BLOCK = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
-RESTATE_PREFIX = "In other words, "
+FILLER_PREFIX = "In other words, "  # a paraphrasing filler: adds words when lengthening
 
 
 def split_sentences(text: str) -> list[str]:
@@ -110,16 +117,20 @@ class LengthRewriter:
     """Long (target 1): at least ``threshold`` tokens, by restating sentences; short (0): fewer, by cutting.
 
     Shortening keeps the longest run of leading sentences below the
-    threshold (cutting inside the first sentence if it alone is too long).
-    Lengthening appends "In other words, <sentence>" for the text's own
-    sentences in turn until the threshold is reached.
+    threshold (cutting inside the first sentence if it alone is too long), so
+    it drops what the cut sentences said. Lengthening appends the text's own
+    sentences again, in turn, until the threshold is reached: with the default
+    empty ``restate_prefix`` it adds no word the text did not have; with a
+    prefix (e.g. `FILLER_PREFIX`) each restatement starts with it, which adds
+    the prefix's words to long texts only.
     """
 
-    def __init__(self, threshold: int = 150, tokenizer: str = "simple"):
+    def __init__(self, threshold: int = 150, tokenizer: str = "simple", restate_prefix: str = ""):
         if threshold < 2:
             raise ValueError("the length threshold must be at least 2 tokens")
         self.threshold = int(threshold)
         self.tokenizer = tokenizer
+        self.restate_prefix = str(restate_prefix)
 
     def is_long(self, text: str) -> int:
         """W for the length attribute: 1 when the text has at least ``threshold`` tokens."""
@@ -160,7 +171,7 @@ class LengthRewriter:
         i = 0
         while self._tokens_joined(pieces, counts) < self.threshold:
             s = sentences[i % len(sentences)]
-            extra = RESTATE_PREFIX + (s[0].lower() + s[1:] if s else s)
+            extra = self.restate_prefix + (s[0].lower() + s[1:]) if self.restate_prefix and s else s
             pieces.append(extra)
             counts.append(count_tokens(extra, self.tokenizer))
             i += 1

@@ -14,7 +14,7 @@ from .lc_winrate import lc_winrates
 from .length_effect import length_effects
 from .rate import rate_effects
 from .rewards import LengthSandboxReward, length_attribute
-from .rewriters import LengthRewriter
+from .rewriters import FILLER_PREFIX, LengthRewriter
 from .simulate import simulate_alpaca, simulate_battles, simulate_responses
 from .style import style_control_battles
 
@@ -97,15 +97,28 @@ def _lc_row(n: int, seed: int) -> TourRow:
                    note="length-controlled GLM (delta-method CI) vs raw win rate")
 
 
-def _rate_row(n: int, seed: int) -> TourRow:
+def _rate_rows(n: int, seed: int) -> list[TourRow]:
     texts = simulate_responses(n, seed=seed).responses["response"].tolist()
     attr = length_attribute(150)
     w = np.array([attr(t) for t in texts])
     reward = LengthSandboxReward(length_coef=0.5, threshold=150, seed=seed)
     table = rate_effects(texts, w, reward, LengthRewriter(150), attribute_of=attr, name="length").table
-    return TourRow(stage=STAGE, question="Does the reward model reward length itself? (reward units; rewrite "
-                   "interventions)", causal=table.get("length ATE", "rate"), naive=table.get("length ATE", "naive"),
-                   truth=reward.true_effect, note="RATE (rewrite of rewrite) vs observational difference")
+    rows = [TourRow(stage=STAGE, question="Does the reward model reward length itself? (reward units; rewrite "
+                    "interventions)", causal=table.get("length ATE", "rate"),
+                    naive=table.get("length ATE", "naive"), truth=reward.true_effect,
+                    note="RATE (rewrite of rewrite) vs observational difference")]
+    # The same question with a rewriter that pads with a filler phrase, as a paraphrasing model would:
+    # the filler's words reach the reward in one direction only, which RATE cannot cancel.
+    leaky = rate_effects(texts, w, reward, LengthRewriter(150, restate_prefix=FILLER_PREFIX), attribute_of=attr,
+                         name="length").table
+    rate = leaky.get("length ATE", "rate")
+    found = ", ".join(sorted({w for side in rate.diagnostics["word_leak"].values() for w in side["systematic"]}))
+    found = found or "none"
+    rows.append(TourRow(stage=STAGE, question="...and with a rewriter that pads with \"In other words\"? (reward "
+                        "units)", causal=rate, naive=leaky.get("length ATE", "naive"), truth=reward.true_effect,
+                        note=f"leak diagnostic flags the words: {found}",
+                        broken_assumption="rewriter adds words in one direction"))
+    return rows
 
 
 def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
@@ -115,7 +128,7 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
     rows.append(_length_row(n_battles, seed))
     rows.append(_judge_row(n_battles, seed))
     rows.append(_lc_row(400 if quick else 1500, seed))
-    rows.append(_rate_row(200 if quick else 600, seed))
+    rows.extend(_rate_rows(200 if quick else 600, seed))
     return rows
 
 

@@ -112,8 +112,16 @@ def position_bias(data, *, model_a: str = "model_a", model_b: str = "model_b", p
 
 
 def _order_consistency(a, b, f, pairs, name: str, level: float) -> Estimate | None:
-    """Share of pairs judged in both orders where the judge's winner is the same model."""
-    winner = np.where(f == 1, a, np.where(f == 0, b, None))
+    """Share of pairs judged in both orders where the judge's verdict is the same.
+
+    A verdict is the winning model, or a tie: a judge that says "tie" in both
+    orders is consistent (a tie names no position, so it cannot be an order
+    effect), while a tie in one order and a win in the other is not.
+    """
+    tie = ("tie",)  # a tuple never equals a model name, which is a string
+    winner = np.empty(f.shape[0], dtype=object)
+    for i, (fi, ai, bi) in enumerate(zip(f, a, b)):
+        winner[i] = ai if fi == 1 else bi if fi == 0 else tie
     frame = pd.DataFrame({"pair": pairs, "first": a, "second": b, "winner": winner})
     frame["key"] = [tuple(sorted((x, y))) for x, y in zip(frame["first"], frame["second"])]
     consistent = []
@@ -122,7 +130,7 @@ def _order_consistency(a, b, f, pairs, name: str, level: float) -> Estimate | No
         if orders.shape[0] < 2 or orders["key"].nunique() != 1:
             continue
         w = orders["winner"].tolist()[:2]
-        consistent.append(1.0 if (w[0] is not None and w[0] == w[1]) else 0.0)
+        consistent.append(1.0 if w[0] == w[1] else 0.0)
     if len(consistent) < 2:
         return None
     c = np.asarray(consistent)

@@ -19,7 +19,8 @@ from .corpus import load_corpus
 from .designs import WEIGHT_PREFIX, design_domains
 from .proxy import WEIGHT_TOLERANCE, ProxyConfig, proxy_run, run_params
 
-__all__ = ["read_design", "run_design", "results_table", "load_results", "LOSS_PREFIX", "loss_columns"]
+__all__ = ["read_design", "run_design", "results_table", "load_results", "LOSS_PREFIX", "loss_columns",
+           "drop_failed_runs", "runs_left_out", "left_out_warnings"]
 
 LOSS_PREFIX = "bpb:"
 REQUIRED = ("seed", "budget", "order")
@@ -120,18 +121,53 @@ def results_table(design: pd.DataFrame, store: RunStore, keys) -> pd.DataFrame:
     return out
 
 
+FAILED_RUNS_ATTR = "llmcause_runs_left_out"
+
+
+def runs_left_out(frame: pd.DataFrame) -> dict[str, int]:
+    """Runs of the campaigns behind ``frame`` that have no result: ``{"failed": n, "not_run": m}``."""
+    return dict(frame.attrs.get(FAILED_RUNS_ATTR, {"failed": 0, "not_run": 0}))
+
+
+def left_out_warnings(frame: pd.DataFrame) -> list[str]:
+    """One warning line saying how many registered runs an analysis of ``frame`` leaves out, and why."""
+    gone = runs_left_out(frame)
+    parts = []
+    if gone.get("failed"):
+        parts.append(f"{gone['failed']} failed")
+    if gone.get("not_run"):
+        parts.append(f"{gone['not_run']} never finished")
+    if not parts:
+        return []
+    total = gone.get("failed", 0) + gone.get("not_run", 0)
+    return [f"{total} registered proxy run{'s' if total != 1 else ''} ({' and '.join(parts)}) have no result and "
+            "are left out of this analysis; rerun the campaign with the same store to complete them"]
+
+
 def load_results(store: RunStore, campaign: str | None = None) -> pd.DataFrame:
-    """Every finished proxy run registered in the store's campaigns (or one campaign), as a results table."""
+    """Every finished proxy run registered in the store's campaigns (or one campaign), as a results table.
+
+    Runs that failed or never finished have no losses and are left out; their
+    counts are in ``runs_left_out(frame)`` (and ``left_out_warnings``) so that
+    no analysis drops them without saying so.
+    """
     rows = []
     corpus = load_corpus()
+    failed = not_run = 0
     for task in store.tasks(campaign):
         if task["status"] != "done" or not isinstance(task["result"], dict) or "bpb" not in task["result"]:
+            if task["status"] == "failed":
+                failed += 1
+            else:
+                not_run += 1
             continue
         rec = {"campaign": task["campaign"], **task["labels"]}
         rec.update({LOSS_PREFIX + d: task["result"]["bpb"].get(d, np.nan) for d in corpus.names})
         rows.append(rec)
     if not rows:
-        return pd.DataFrame()
+        empty = pd.DataFrame()
+        empty.attrs[FAILED_RUNS_ATTR] = {"failed": failed, "not_run": not_run}
+        return empty
     frame = pd.DataFrame(rows)
     rank = {d: i for i, d in enumerate(corpus.names)}
     w_cols = sorted((c for c in frame.columns if str(c).startswith(WEIGHT_PREFIX)),
@@ -139,4 +175,27 @@ def load_results(store: RunStore, campaign: str | None = None) -> pd.DataFrame:
     frame[w_cols] = frame[w_cols].fillna(0.0)
     labels = [c for c in ("campaign", *LABELS) if c in frame.columns]
     other = [c for c in frame.columns if c not in labels and c not in w_cols and not str(c).startswith(LOSS_PREFIX)]
-    return frame[[*labels, *other, *w_cols, *(LOSS_PREFIX + d for d in corpus.names)]]
+    frame = frame[[*labels, *other, *w_cols, *(LOSS_PREFIX + d for d in corpus.names)]].copy()
+    frame.attrs[FAILED_RUNS_ATTR] = {"failed": failed, "not_run": not_run}
+    return frame
+
+
+def drop_failed_runs(results: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows with no loss at all (runs that failed) removed, and how many there were.
+
+    A results table written by ``run_design`` keeps a failed run's row with
+    empty losses; analyses need the rows that have them. A row with some losses
+    but not all is not a failed run and is left for the checks to refuse.
+    """
+    cols = loss_columns(results)
+    if not cols:
+        return results, 0
+    empty = results[cols].isna().all(axis=1).to_numpy()
+    if not empty.any():
+        return results, 0
+    kept = results.loc[~empty].copy()
+    kept.attrs = dict(results.attrs)
+    gone = runs_left_out(results)
+    gone["failed"] = gone.get("failed", 0) + int(empty.sum())
+    kept.attrs[FAILED_RUNS_ATTR] = gone
+    return kept, int(empty.sum())

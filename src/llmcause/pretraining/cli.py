@@ -107,8 +107,8 @@ def _open_store(path: str, create: bool):
 
 
 def _results(source: str, campaign: Optional[str]):
-    """A results table from a run store or a results file."""
-    from .campaign import load_results
+    """A results table from a run store or a results file; runs without a result are counted, then dropped."""
+    from .campaign import drop_failed_runs, load_results, runs_left_out
 
     if _is_store(source):
         store = _open_store(source, create=False)
@@ -120,7 +120,9 @@ def _results(source: str, campaign: Optional[str]):
         finally:
             store.close()
         if frame.empty:
-            raise DataError(f"{source}: the store holds no finished proxy runs")
+            gone = runs_left_out(frame)
+            detail = f" ({gone['failed']} failed, {gone['not_run']} never finished)" if any(gone.values()) else ""
+            raise DataError(f"{source}: the store holds no finished proxy runs{detail}")
         frame.attrs["llmcause_source"] = source
         return frame
     frame = read_table(source)
@@ -128,7 +130,19 @@ def _results(source: str, campaign: Optional[str]):
         require_columns(frame, ["campaign"])
         frame = frame[frame["campaign"].astype(str) == campaign].copy()
         frame.attrs["llmcause_source"] = source
+    frame, _ = drop_failed_runs(frame)
+    if frame.empty:
+        raise DataError(f"{source}: every run in the table has empty losses (failed runs); nothing to analyse")
     return frame
+
+
+def _with_left_out(table, frame):
+    """The table with a warning counting the registered runs it could not use (failed or unfinished)."""
+    from ..core.estimate import EstimateTable
+    from .campaign import left_out_warnings
+
+    extra = left_out_warnings(frame)
+    return EstimateTable(list(table), [*extra, *table.warnings]) if extra else table
 
 
 def _check_results(frame) -> None:
@@ -326,6 +340,7 @@ def effects_command(
             if name not in held:
                 raise DataError(f"--on: no held-out loss {name!r}; these are: {', '.join(sorted(held))}")
         table = EstimateTable([e for e in table if e.name.split(":", 1)[1] in wanted], table.warnings)
+    table = _with_left_out(table, frame)
     emit(table, command="pretraining effects", as_json=json_out, report=report, title=title,
          sections=_effect_sections(table))
 
@@ -413,6 +428,7 @@ def recommend_command(
                                      "support_radius": rec.radius})
         table = EstimateTable([*estimates, pred], [*rec.warnings, "the recommendation is not verified: rerun "
                                                    "with --verify to train it against the uniform mix"])
+    table = _with_left_out(table, frame)
     weights = rec.weights_frame()
     emit(table, command="pretraining recommend", as_json=json_out, report=report,
          title=f"Recommended mixture for held-out {target} loss ({rec.law} law, within the swarm's support)",

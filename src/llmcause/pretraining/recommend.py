@@ -26,7 +26,7 @@ import pandas as pd
 from ..core.estimate import Estimate, EstimateTable
 from ..core.inference import estimate_from_influence
 from ..runs import RunStore
-from .campaign import LOSS_PREFIX, run_design
+from .campaign import LOSS_PREFIX, loss_columns, run_design
 from .designs import weight_columns
 from .effects import paired_difference
 from .laws import LAWS, MixtureLaws, combine_target, heldout_spearman, mixture_table
@@ -211,8 +211,21 @@ def verify_recommendation(rec: Recommendation, seeds: int | Sequence[int] = 3, *
     design = pd.DataFrame(rows)
     design[weight_columns(rec.domains)] = design[weight_columns(rec.domains)].div(
         design[weight_columns(rec.domains)].sum(axis=1), axis=0)
-    _, res = run_design(design, store, executor=executor, workers=workers, campaign="verification",
-                        progress=progress)
+    summary, res = run_design(design, store, executor=executor, workers=workers, campaign="verification",
+                              progress=progress)
+    warnings = list(rec.warnings)
+    if summary.failed:
+        # Keep the seeds where every arm trained, so the comparison stays paired.
+        ok = res[loss_columns(res)].notna().all(axis=1)
+        good = res[ok].groupby("seed")["arm"].nunique()
+        kept = [s for s in seed_list if good.get(s, 0) == len(arms)]
+        warnings.append(f"{summary.failed} verification runs failed (first error: "
+                        f"{next(iter(summary.errors.values()))}); {len(seed_list) - len(kept)} of "
+                        f"{len(seed_list)} seeds are left out")
+        if not kept:
+            raise ValueError("every verification seed had a failed run; nothing to compare")
+        seed_list = kept
+        res = res[res["seed"].isin(seed_list)]
     per_domain = {c[len(LOSS_PREFIX):]: res[c].to_numpy(dtype=float) for c in res.columns
                   if str(c).startswith(LOSS_PREFIX)}
     res = res.assign(_target=combine_target(per_domain, rec.target))
@@ -232,7 +245,6 @@ def verify_recommendation(rec: Recommendation, seeds: int | Sequence[int] = 3, *
                                      estimand=f"difference in held-out {target_name} bits per byte", level=level,
                                      method="realised, paired by seed",
                                      diagnostics={"predicted": predicted[arm] - predicted["uniform"]}))
-    warnings = list(rec.warnings)
     diff = out[len(arms)]
     if diff.ci_low > 0:
         warnings.append("the recommended mix lost to the uniform mix in verification: keep the uniform mix")
