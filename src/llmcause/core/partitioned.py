@@ -243,9 +243,12 @@ def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
     return uniq.astype(object), _sum_by_code(inverse.ravel(), uniq.shape[0], values)
 
 
-def _assemble(cols, rows: bool) -> np.ndarray:
+def _assemble(cols, rows) -> np.ndarray | list:
     """Columns (1-D, or 2-D blocks of columns) as an (n, d) matrix, or with ``rows`` as its (d, n) transpose
-    in contiguous memory (faster to build and to reduce; see `partition_moments`)."""
+    in contiguous memory (faster to build and to reduce; see `partition_moments`); ``rows="list"`` gives
+    the rows as a list, for a caller that stacks several estimators' rows in one copy."""
+    if rows == "list":
+        return [r for c in cols for r in ([c] if c.ndim == 1 else list(c.T))]
     if rows:
         return np.vstack([c[None, :] if c.ndim == 1 else c.T for c in cols])
     return np.column_stack(cols)

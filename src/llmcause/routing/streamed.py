@@ -228,10 +228,10 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
         extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), pi.sum(axis=0), float(w.max()))
         for estimand, (u, qm) in outcomes.items():
             direct = np.einsum("ij,ij->i", pi, qm)
-            blocks.append(P.ope_components(u, w, direct, qm[np.arange(n), a], rows=True))
-            blocks.append(P.weighted_mean_components(u, np.ones(n, dtype=bool), agree, rows=True))
+            blocks += P.ope_components(u, w, direct, qm[np.arange(n), a], rows="list")
+            blocks += P.weighted_mean_components(u, np.ones(n, dtype=bool), agree, rows="list")
     cluster = labels(batch, cols.cluster) if cols.cluster else None
-    return P.partition_moments(blocks[0] if len(blocks) == 1 else np.vstack(blocks), None, cluster, rows=True)[None], extra, n
+    return P.partition_moments(np.vstack(blocks), None, cluster, rows=True)[None], extra, n  # one copy
 
 
 def _policy_matrix(spec, log: RoutingLog, batch: Batch, index: dict) -> np.ndarray:
