@@ -44,7 +44,7 @@ variance does); judge scores, labels, rewards and weights are far from that.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np

@@ -30,7 +30,6 @@ from ..core.estimate import Estimate, EstimateTable
 from ..core.ope import MATCHED_ALARM, USED_SHARE
 from ..io import DataError, parse_list
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
-from .evaluate import ESTIMANDS
 from .logs import RoutingLog, parse_prices, read_log
 from .nuisance import MIN_ROWS, PROPENSITY_CLIP, default_outcome_model, is_binary
 from .policies import parse_policy, policy_matrix
