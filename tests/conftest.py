@@ -38,6 +38,10 @@ def ray_cluster():
     ray = pytest.importorskip("ray") if not os.environ.get("LLMCAUSE_REQUIRE_RAY") else __import__("ray")
     started = False
     if not ray.is_initialized():
+        # Ray's workers inherit this environment: let them import functions defined in test modules.
+        here = os.path.dirname(os.path.abspath(__file__))
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([here, *([saved] if saved else [])])
         try:
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             started = True
@@ -45,6 +49,11 @@ def ray_cluster():
             if os.environ.get("LLMCAUSE_REQUIRE_RAY"):
                 raise
             pytest.skip(f"a local Ray cluster could not start here: {str(exc).splitlines()[0]}")
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
     yield ray
     if started:
         ray.shutdown()
