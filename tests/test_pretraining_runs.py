@@ -117,8 +117,7 @@ def test_process_pool_gives_the_serial_results():
         make_executor("dask")
 
 
-def test_ray_executor_runs_when_ray_is_installed():
-    pytest.importorskip("ray")
+def test_ray_executor_runs_when_ray_is_installed(ray_cluster):
     from llmcause.pretraining.proxy import ProxyConfig, proxy_run, run_params
 
     items = [(str(s), run_params({"code": 0.5, "math": 0.5}, s, ProxyConfig(order=2, budget=20_000)))

@@ -88,7 +88,7 @@ class ParquetDataset:
             start = 0
             try:
                 it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0,
-                                     fragment_readahead=0, filter=filter, use_threads=False)
+                                     fragment_readahead=0, filter=filter)
                 for rb in it:
                     if rb.num_rows:
                         yield Batch(frag.path, None if filter is not None else start,
@@ -163,7 +163,7 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     cols = list(dict.fromkeys(columns))
-    ds = ray.data.read_parquet(dataset.files, columns=cols, filter=filter)
+    ds = ray.data.read_parquet(dataset.files, columns=cols, **({} if filter is None else {"filter": filter}))
     task = _RayTask(fn, dataset.label, cols)
     try:
         parts = ds.map_batches(task, batch_format="pyarrow", batch_size=batch_rows, zero_copy_batch=True)
@@ -193,7 +193,9 @@ class _RayTask:
             result = self.fn(batch) if table.num_rows else None
         except DataError as exc:
             raise RuntimeError(_DATA_ERROR + str(exc)) from None
-        return {"part": [pickle.dumps(result)], "rows": [table.num_rows]}
+        # a one-row Arrow table: binary stays binary (a NumPy bytes array would strip trailing NULs)
+        return pa.table({"part": pa.array([pickle.dumps(result)], pa.binary()),
+                         "rows": pa.array([table.num_rows], pa.int64())})
 
 
 _DATA_ERROR = "llmcause data error: "
@@ -221,19 +223,11 @@ def numeric(batch: Batch, col: str, *, allow_missing: bool = False, lower: float
         raise DataError(f"{batch.file}: column {col!r}{batch.row(0)}: values of type {arr.type} are not {what}")
     if pt.is_boolean(arr.type):
         arr = arr.cast(pa.int8())
-    valid = None if arr.null_count == 0 else ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
-    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
-    if valid is not None:
-        if not allow_missing:
-            i = int(np.flatnonzero(~valid)[0])
-            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
-        values = np.where(valid, values, np.nan)
-        nan_bad = valid & np.isnan(values)
-    else:
-        nan_bad = np.isnan(values)
-    if nan_bad.any():
-        i = int(np.flatnonzero(nan_bad)[0])
-        raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: NaN is not {what}")
+    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)  # nulls become NaN
+    missing = np.isnan(values)  # a null or a NaN, as pandas counts missing cells
+    if not allow_missing and missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
     inf = np.isinf(values)
     if inf.any():
         raise DataError(f"{batch.file}: column {col!r}{batch.row(int(np.flatnonzero(inf)[0]))}: value is infinite")

@@ -44,7 +44,7 @@ variance does); judge scores, labels, rewards and weights are far from that.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -89,9 +89,26 @@ class Moments:
             keys, sums = labels[present], sums[present]
         return cls(int(z.shape[0]), z.sum(axis=0), z.T @ z, keys, sums)
 
+    @classmethod
+    def of_rows(cls, zt: np.ndarray, cluster=None) -> "Moments":
+        """As `of`, from the (d, n) transpose of the components."""
+        keys = sums = None
+        if cluster is not None:
+            codes, labels = _codes(cluster)
+            sums = _sum_by_code(codes, labels.shape[0], zt.T)
+            present = np.bincount(codes, minlength=labels.shape[0]) > 0
+            keys, sums = labels[present], sums[present]
+        return cls(int(zt.shape[1]), zt.sum(axis=1), zt @ zt.T, keys, sums)
+
     @property
     def clustered(self) -> bool:
         return self.cluster_keys is not None
+
+    def transform(self, T) -> "Moments":
+        """The moments of the components Tᵀz (each new component a linear combination of the old ones)."""
+        T = np.asarray(T, dtype=float)
+        sums = None if self.cluster_sums is None else self.cluster_sums @ T
+        return Moments(self.count, self.total @ T, T.T @ self.gram @ T, self.cluster_keys, sums)
 
     def select(self, cols) -> "Moments":
         """The moments of some of the components (one partition pass can serve several estimators)."""
@@ -178,23 +195,30 @@ class _Running:
         return Moments(self.count, self.total.copy(), self.gram.copy(), keys[order], self.sums[:len(keys)][order])
 
 
-def partition_moments(z: np.ndarray, groups: np.ndarray | None = None,
-                      cluster: np.ndarray | None = None) -> dict[object, Moments]:
-    """The moments of one partition, per group label (one entry ``None`` when no groups are given)."""
-    z = np.asarray(z, dtype=float)
-    if groups is None:
-        return {None: Moments.of(z, cluster)}
-    codes, uniq = _codes(groups)
+def partition_moments(z: np.ndarray, groups=None, cluster=None, *, rows: bool = False) -> dict[object, Moments]:
+    """The moments of one partition, per group label (one entry ``None`` when no groups are given).
+
+    ``z`` is (n, d), or with ``rows`` its (d, n) transpose (as the ``*_components(..., rows=True)``
+    functions build it); ``groups`` and ``cluster`` are labels per row or (codes, keys) pairs.
+    """
+    zt = np.asarray(z, dtype=float) if rows else np.ascontiguousarray(np.asarray(z, dtype=float).T)
     ccodes, ckeys = (None, None) if cluster is None else _codes(cluster)
+    if groups is None:
+        return {None: Moments.of_rows(zt, None if cluster is None else (ccodes, ckeys))}
+    codes, uniq = _codes(groups)
     if uniq.shape[0] == 1:
-        return {uniq[0]: Moments.of(z, None if cluster is None else (ccodes, ckeys))}
-    out = {}
-    order = np.argsort(codes, kind="stable")
+        return {uniq[0]: Moments.of_rows(zt, None if cluster is None else (ccodes, ckeys))}
+    small = np.uint8 if uniq.shape[0] < 256 else (np.uint16 if uniq.shape[0] < 65536 else np.int64)
+    order = np.argsort(codes.astype(small), kind="stable")  # a radix sort for small integer types
+    zt = zt[:, order]  # one gather; then every group is a contiguous slice
+    if ccodes is not None:
+        ccodes = ccodes[order]
     bounds = np.searchsorted(codes[order], np.arange(uniq.shape[0] + 1))
+    out = {}
     for j, g in enumerate(uniq.tolist()):
-        idx = order[bounds[j]:bounds[j + 1]]
-        if idx.size:
-            out[g] = Moments.of(z[idx], None if cluster is None else (ccodes[idx], ckeys))
+        a, b = bounds[j], bounds[j + 1]
+        if b > a:
+            out[g] = Moments.of_rows(zt[:, a:b], None if cluster is None else (ccodes[a:b], ckeys))
     return out
 
 
@@ -210,13 +234,24 @@ def _codes(labels) -> tuple[np.ndarray, np.ndarray]:
 def _sum_by_code(codes: np.ndarray, n_codes: int, values: np.ndarray) -> np.ndarray:
     sums = np.empty((n_codes, values.shape[1]))
     for j in range(values.shape[1]):
-        sums[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_codes)
+        sums[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_codes)  # a strided view is fine here
     return sums
 
 
 def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     uniq, inverse = np.unique(keys, return_inverse=True)
     return uniq.astype(object), _sum_by_code(inverse.ravel(), uniq.shape[0], values)
+
+
+def _assemble(cols, rows) -> np.ndarray | list:
+    """Columns (1-D, or 2-D blocks of columns) as an (n, d) matrix, or with ``rows`` as its (d, n) transpose
+    in contiguous memory (faster to build and to reduce; see `partition_moments`); ``rows="list"`` gives
+    the rows as a list, for a caller that stacks several estimators' rows in one copy."""
+    if rows == "list":
+        return [r for c in cols for r in ([c] if c.ndim == 1 else list(c.T))]
+    if rows:
+        return np.vstack([c[None, :] if c.ndim == 1 else c.T for c in cols])
+    return np.column_stack(cols)
 
 
 # --------------------------------------------------------------------------- from sums to an Estimate
@@ -271,10 +306,10 @@ def finish_linear(lin: LinearEstimate, *, name: str, estimand: str, method: str,
 # --------------------------------------------------------------------------- means
 
 
-def mean_components(x) -> np.ndarray:
+def mean_components(x, *, rows: bool = False) -> np.ndarray:
     """z = [1, x]: a plain mean (the naive judge mean, a DM or AIPW mean given its per-row term)."""
     x = np.asarray(x, dtype=float)
-    return np.column_stack([np.ones_like(x), x])
+    return _assemble([np.ones_like(x), x], rows)
 
 
 def finish_mean(m: Moments, *, name: str = "mean", estimand: str = "mean", method: str = "mean",
@@ -285,13 +320,13 @@ def finish_mean(m: Moments, *, name: str = "mean", estimand: str = "mean", metho
                           method=method, level=level, diagnostics=diagnostics)
 
 
-def weighted_mean_components(y, labeled, weight=None) -> np.ndarray:
+def weighted_mean_components(y, labeled, weight=None, *, rows: bool = False) -> np.ndarray:
     """z = [R, Rw, Rwy, 1]: the Hájek mean of y over the labelled rows R with weights w (1/π)."""
     R = np.asarray(labeled, dtype=bool)
     y = np.where(R, np.asarray(y, dtype=float), 0.0)
     w = np.ones(R.shape[0]) if weight is None else np.where(R, np.asarray(weight, dtype=float), 0.0)
     Rf = R.astype(float)
-    return np.column_stack([Rf, Rf * w, Rf * w * y, np.ones(R.shape[0])])
+    return _assemble([Rf, Rf * w, Rf * w * y, np.ones(R.shape[0])], rows)
 
 
 def finish_weighted_mean(m: Moments, *, name: str = "mean", estimand: str = "mean", method: str = "labeled",
@@ -308,13 +343,13 @@ def finish_weighted_mean(m: Moments, *, name: str = "mean", estimand: str = "mea
 # --------------------------------------------------------------------------- prediction-powered means
 
 
-def ppi_components(y, f, labeled) -> np.ndarray:
+def ppi_components(y, f, labeled, *, rows: bool = False) -> np.ndarray:
     """z = [R, RY, Rf, U, Uf, 1] with U = 1 − R (Y may be NaN where unlabelled)."""
     R = np.asarray(labeled, dtype=bool)
     Rf_ = R.astype(float)
     y = np.where(R, np.asarray(y, dtype=float), 0.0)
     f = np.asarray(f, dtype=float)
-    return np.column_stack([Rf_, y, Rf_ * f, 1.0 - Rf_, (1.0 - Rf_) * f, np.ones_like(f)])
+    return _assemble([Rf_, y, Rf_ * f, 1.0 - Rf_, (1.0 - Rf_) * f, np.ones_like(f)], rows)
 
 
 def ppi_lambda_from_moments(m: Moments, clip: bool = True) -> float:
@@ -349,13 +384,13 @@ def finish_ppi(m: Moments, *, lam: float | None = None, clip: bool = True, name:
                           method=method, level=level, diagnostics=diag)
 
 
-def ppi_ipw_components(y, f, labeled, label_prob) -> np.ndarray:
+def ppi_ipw_components(y, f, labeled, label_prob, *, rows: bool = False) -> np.ndarray:
     """z = [1, f, R/π, RY/π, Rf/π, R] for PPI with known labelling probabilities π."""
     R = np.asarray(labeled, dtype=bool)
     f = np.asarray(f, dtype=float)
     inv = np.where(R, 1.0 / np.asarray(label_prob, dtype=float), 0.0)
     y = np.where(R, np.asarray(y, dtype=float), 0.0)
-    return np.column_stack([np.ones_like(f), f, inv, inv * y, inv * f, R.astype(float)])
+    return _assemble([np.ones_like(f), f, inv, inv * y, inv * f, R.astype(float)], rows)
 
 
 def finish_ppi_ipw(m: Moments, *, lam: float | None = None, clip: bool = True, name: str = "mean",
@@ -389,7 +424,8 @@ def finish_ppi_ipw(m: Moments, *, lam: float | None = None, clip: bool = True, n
 # --------------------------------------------------------------------------- calibrated AIPW
 
 
-def calibrated_components(y, labeled, full, oof, without_fold, score, score_range, label_prob=None) -> np.ndarray:
+def calibrated_components(y, labeled, full, oof, without_fold, score, score_range, label_prob=None, *,
+                          rows: bool = False) -> np.ndarray:
     """z = [1, R, f̂, R/π, (R/π)e, out-of-range, f̂₋₁..f̂₋K, (R/π)(Y − f̂₋₁)..(R/π)(Y − f̂₋K)].
 
     ``full``: the calibration fitted on all its rows; ``oof``: the out-of-fold
@@ -405,7 +441,7 @@ def calibrated_components(y, labeled, full, oof, without_fold, score, score_rang
     s = np.asarray(score, dtype=float)
     out = ((s < score_range[0]) | (s > score_range[1])).astype(float)
     ek = np.where(R[:, None], y[:, None] - wf, 0.0) * inv[:, None]
-    return np.column_stack([np.ones_like(full), R.astype(float), full, inv, inv * e, out, wf, ek])
+    return _assemble([np.ones_like(full), R.astype(float), full, inv, inv * e, out, wf, ek], rows)
 
 
 def finish_calibrated(m: Moments, *, n_folds: int, n_calibration_rows: int, score_range: tuple[float, float],
@@ -491,7 +527,7 @@ OPE_METHODS = ("ips", "snips", "dm", "dr", "sndr", "switch-dr")
 
 
 def ope_components(reward, weight, direct=None, q_factual=None, *, clip: float | None = None,
-                   tau: float | None = None) -> np.ndarray:
+                   tau: float | None = None, rows: bool = False) -> np.ndarray:
     """z = [1, w̃U, w, wU, m̂, m̂ + w̃(U − q̂ₐ), w(U − q̂ₐ), m̂ + 1{w ≤ τ}w(U − q̂ₐ)].
 
     w: importance weight π(Aᵢ|Xᵢ)/pᵢ; w̃ = min(w, clip); m̂ = Σₐπ(a|Xᵢ)q̂(Xᵢ, a);
@@ -503,11 +539,11 @@ def ope_components(reward, weight, direct=None, q_factual=None, *, clip: float |
     ones = np.ones_like(u)
     if direct is None:
         zero = np.zeros_like(u)
-        return np.column_stack([ones, wc * u, w, w * u, zero, zero, zero, zero])
+        return _assemble([ones, wc * u, w, w * u, zero, zero, zero, zero], rows)
     direct = np.asarray(direct, dtype=float)
     resid = u - np.asarray(q_factual, dtype=float)
     switch = direct if tau is None else direct + np.where(w <= tau, w, 0.0) * resid
-    return np.column_stack([ones, wc * u, w, w * u, direct, direct + wc * resid, w * resid, switch])
+    return _assemble([ones, wc * u, w, w * u, direct, direct + wc * resid, w * resid, switch], rows)
 
 
 def finish_ope(m: Moments, method: str, *, name: str = "policy", estimand: str = "policy value",
@@ -578,14 +614,14 @@ def weight_summary(m: Moments) -> dict:
 # --------------------------------------------------------------------------- AIPW given nuisances
 
 
-def aipw_components(y, a, mu0, mu1, e) -> np.ndarray:
+def aipw_components(y, a, mu0, mu1, e, *, rows: bool = False) -> np.ndarray:
     """z = [1, A, φ_ATE, s_ATT] with the `core.ate.aipw_scores` summands (ê already clipped)."""
     y = np.asarray(y, dtype=float)
     a = np.asarray(a, dtype=float)
     mu0, mu1, e = (np.asarray(v, dtype=float) for v in (mu0, mu1, e))
     phi = mu1 - mu0 + a * (y - mu1) / e - (1 - a) * (y - mu0) / (1 - e)
     s = a * (y - mu0) - (1 - a) * e * (y - mu0) / (1 - e)
-    return np.column_stack([np.ones_like(y), a, phi, s])
+    return _assemble([np.ones_like(y), a, phi, s], rows)
 
 
 def finish_aipw(m: Moments, estimand: str = "ate", *, name: str | None = None, level: float = 0.95,

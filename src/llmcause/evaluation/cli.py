@@ -72,7 +72,8 @@ class InputFormat(str, Enum):
 
 @app.command("judge")
 def judge_command(
-    data: Annotated[str, typer.Argument(help="CSV, TSV, JSONL, JSON or Parquet file, one row per judged response.")],
+    data: Annotated[str, typer.Argument(help="CSV, TSV, JSONL, JSON or Parquet file, one row per judged response; "
+                                              "or a directory or glob of Parquet files (read out of core).")],
     judge: Annotated[str, typer.Option("--judge", help="Column of judge scores (numeric, every row).")],
     label: Annotated[str, typer.Option("--label", help="Column of human/oracle labels; empty = not labelled.")],
     group: Annotated[Optional[str], typer.Option(help="Column naming the model, policy or prompt set.")] = None,

@@ -90,17 +90,30 @@ def _unit_hash(rows: _Rows, key: str) -> np.ndarray:
     return hash_rows(key, *parts)
 
 
-def _layout(methods: Sequence[str], prob: bool, n_folds: int) -> dict[str, np.ndarray]:
-    """Column ranges of each component block in the stacked per-row matrix."""
-    sizes = {"naive": 2, "labeled": 4, "ppi": 6}
-    blocks, start = {}, 0
-    wanted = {"naive": "naive" in methods, "labeled": "labeled" in methods or any(m in methods for m in ("ppi", "ppi++")),
-              "ppi": any(m in methods for m in ("ppi", "ppi++"))}
-    for name in ("naive", "labeled", "ppi"):
-        if wanted[name]:
-            blocks[name] = np.arange(start, start + sizes[name])
-            start += sizes[name]
-    return blocks
+def _blocks(methods: Sequence[str], prob: bool):
+    """How to read each estimator's components off the stacked moments of `judge_partition`."""
+    if not prob:
+        # [R, RY, Rf, U, Uf, 1]: naive = [1, Rf + Uf]; labeled = [R, R, RY, 1]; ppi = the block itself
+        naive = np.zeros((6, 2))
+        naive[5, 0], naive[2, 1], naive[4, 1] = 1.0, 1.0, 1.0
+        labeled = np.zeros((6, 4))
+        labeled[0, 0], labeled[0, 1], labeled[1, 2], labeled[5, 3] = 1.0, 1.0, 1.0, 1.0
+        return {"naive": lambda m: m.transform(naive), "labeled": lambda m: m.transform(labeled),
+                "ppi": lambda m: m}
+    out, start = {}, 0
+    wanted = (("naive", 2, "naive" in methods),
+              ("labeled", 4, any(m in methods for m in ("labeled", "ppi", "ppi++"))),
+              ("ppi", 6, any(m in methods for m in ("ppi", "ppi++"))))
+    for name, size, want in wanted:
+        if want:
+            cols = np.arange(start, start + size)
+            out[name] = functools.partial(_select, cols=cols)
+            start += size
+    return out
+
+
+def _select(m, cols):
+    return m.select(cols)
 
 
 def judge_partition(cols: JudgeColumns, methods: tuple, n_folds: int, plan: CalibrationPlan | None,
@@ -110,20 +123,24 @@ def judge_partition(cols: JudgeColumns, methods: tuple, n_folds: int, plan: Cali
     rows = _read_batch(cols, batch)
     prob = rows.prob is not None
     blocks = []
-    if "naive" in methods:
-        blocks.append(P.mean_components(rows.score))
-    if "labeled" in methods or "ppi" in methods or "ppi++" in methods:
-        blocks.append(P.weighted_mean_components(rows.y, rows.labeled, None if not prob else 1.0 / rows.prob))
-    if "ppi" in methods or "ppi++" in methods:
-        blocks.append(P.ppi_ipw_components(rows.y, rows.score, rows.labeled, rows.prob) if prob
-                      else P.ppi_components(rows.y, rows.score, rows.labeled))
+    ppi_like = prob or "ppi" in methods or "ppi++" in methods or "labeled" in methods
+    if not prob and (ppi_like or "naive" in methods):
+        # one block [R, RY, Rf, U, Uf, 1] serves naive, labeled, ppi and ppi++ (see `_blocks`)
+        blocks.append(P.ppi_components(rows.y, rows.score, rows.labeled, rows=True))
+    else:
+        if "naive" in methods:
+            blocks.append(P.mean_components(rows.score, rows=True))
+        if "labeled" in methods or "ppi" in methods or "ppi++" in methods:
+            blocks.append(P.weighted_mean_components(rows.y, rows.labeled, 1.0 / rows.prob, rows=True))
+        if "ppi" in methods or "ppi++" in methods:
+            blocks.append(P.ppi_ipw_components(rows.y, rows.score, rows.labeled, rows.prob, rows=True))
     if "calibrated" in methods:
         full, oof, wf = _calibrated_predictions(plan, rows, n_folds)
         blocks.append(P.calibrated_components(rows.y, rows.labeled, full, oof, wf, rows.score, plan.score_range,
-                                              rows.prob))
+                                              rows.prob, rows=True))
     present = np.bincount(rows.groups[0], minlength=rows.groups[1].shape[0]) > 0
     order = rows.groups[1][present].tolist()
-    moments = P.partition_moments(np.column_stack(blocks), rows.groups, rows.cluster) if blocks else {}
+    moments = P.partition_moments(blocks[0] if len(blocks) == 1 else np.vstack(blocks), rows.groups, rows.cluster, rows=True) if blocks else {}
     candidates = None if sample is None else _sample_rows(rows, *sample, n_folds)
     return order, moments, candidates
 
@@ -267,7 +284,7 @@ def _fit_calibration(src, sample, train_groups, n_folds, seed) -> CalibrationPla
 def _finish(src, cols, methods, order, moments, calibrated, plan, calibrate_on, n_folds, level,
             notes) -> EstimateTable:
     prob = cols.label_prob is not None
-    blocks = _layout([m for m in methods if m != "calibrated"], prob, n_folds)
+    blocks = _blocks([m for m in methods if m != "calibrated"], prob)
     for g in order:
         count = (moments.get(g) or calibrated.get(g)).count
         if count < 2:
@@ -297,7 +314,7 @@ def _one(method, g, m, blocks, prob, plan, cal_groups, estimand, level, n_folds)
     name = str(g)
     common = dict(name=name, estimand=estimand, level=level)
     if method == "naive":
-        return P.finish_mean(m.select(blocks["naive"]), method="naive",
+        return P.finish_mean(blocks["naive"](m), method="naive",
                              diagnostics={"note": "mean judge score: on the judge's scale, not the label's"},
                              **common), []
     if method == "calibrated":
@@ -306,7 +323,7 @@ def _one(method, g, m, blocks, prob, plan, cal_groups, estimand, level, n_folds)
                                   score_range=plan.score_range, method="calibrated", **common)
         warns = trust.calibration_warnings(est, others if others else cal_groups)
         return est.with_(warnings=tuple(warns)), warns
-    lab = m.select(blocks["labeled"])
+    lab = blocks["labeled"](m)
     n_lab = int(lab.total[0])
     if method == "labeled":
         if n_lab < 2:
@@ -317,7 +334,7 @@ def _one(method, g, m, blocks, prob, plan, cal_groups, estimand, level, n_folds)
         lam = 1.0 if method == "ppi" else None
         if n_lab < 2:
             return None, [f"group {name!r}: {method} needs labelled rows of the group itself; it has {n_lab}"]
-        pm = m.select(blocks["ppi"])
+        pm = blocks["ppi"](m)
         if prob:
             est = P.finish_ppi_ipw(pm, lam=lam, method=method, **common)
             return est, trust.label_count_warnings(est)

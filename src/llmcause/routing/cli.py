@@ -116,10 +116,19 @@ def evaluate_command(
                                                       "log and --target that describe a prompt.")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
+    engine: Annotated[Optional[str], typer.Option(
+        help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or "
+             "ray (Ray Data tasks). Without it a single file is read into memory.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
+                                                        "running cluster, or a new local one).")] = None,
+    sample_rows: Annotated[int, typer.Option("--sample-rows", min=100, help="Out of core: the features, outcome "
+                                             "and propensity models are fitted on a seeded sample of at most this "
+                                             "many rows (default 200000).")] = 200_000,
     json_out: JsonOption = False, report: ReportOption = None,
 ) -> None:
     """Quality, cost and utility of each --policy, off-policy, with the naive answer beside."""
     from ..core.estimate import EstimateTable
+    from ..scan import is_dataset_path
     from .drift import drift_study
     from .evaluate import evaluate_policies, fit_nuisances
 
@@ -127,6 +136,22 @@ def evaluate_command(
     methods = _methods(method)
     _check_learner(learner)
     reward_bounds = _reward_range(reward_range)
+    if engine is not None and engine not in ("local", "ray"):
+        raise DataError(f"--engine {engine!r}: use local or ray")
+    if address is not None and engine != "ray":
+        raise DataError("--address needs --engine ray")
+    if engine is not None or is_dataset_path(data):
+        if time is not None or target is not None or gamma is not None or categorical:
+            raise DataError("--time, --target, --gamma and --categorical are available in memory only (read a "
+                            "single file without --engine)")
+        table = _evaluate_streamed(data, as_json=json_out, action=action, reward=reward, policies=policy,
+                                   propensity=propensity, cost=cost, costs=costs, features=features, text=text,
+                                   cluster=cluster, methods=methods, lam=lam, level=level, n_folds=folds, seed=seed,
+                                   learner=learner, compare=compare, engine=engine or "local", address=address,
+                                   sample_rows=sample_rows)
+        emit(table, command="routing evaluate", as_json=json_out, report=report,
+             title=f"Off-policy value of {len(policy)} routing polic{'y' if len(policy) == 1 else 'ies'}")
+        return
     log = _read(data, action, reward, propensity, cost, costs, features, text, time, cluster, seed,
                 categorical)
     if lam is not None and not log.has_cost:
@@ -169,6 +194,20 @@ def evaluate_command(
     table = EstimateTable(list(table), table.warnings)
     emit(table, command="routing evaluate", as_json=json_out, report=report, notes=notes, sections=sections,
          title=f"Off-policy value of {len(policy)} routing polic{'y' if len(policy) == 1 else 'ies'}")
+
+
+def _evaluate_streamed(data: str, *, as_json: bool, **kwargs):
+    """evaluate_policies out of core, with a progress bar in rows on a terminal (two passes)."""
+    from ..clikit import data_errors as errors
+    from ..progress import progress, progress_enabled
+    from ..scan import ParquetDataset
+    from .streamed import evaluate_policies_streamed
+
+    ds = ParquetDataset(data)
+    enabled = progress_enabled(as_json)
+    with progress(2 * ds.count_rows() if enabled else None, "scanning rows", enabled) as advance:
+        with errors(ds.label):
+            return evaluate_policies_streamed(ds, progress=advance, **kwargs)
 
 
 @app.command("learn")

@@ -30,7 +30,6 @@ from ..core.estimate import Estimate, EstimateTable
 from ..core.ope import MATCHED_ALARM, USED_SHARE, thin_overlap_warnings
 from ..io import DataError, parse_list
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
-from .evaluate import ESTIMANDS
 from .logs import RoutingLog, parse_prices, read_log
 from .nuisance import MIN_ROWS, PROPENSITY_CLIP, default_outcome_model, is_binary
 from .policies import parse_policy, policy_matrix
@@ -155,7 +154,10 @@ def sample_partition(cols: LogColumns, seed: int, k: int, batch: Batch):
         numeric(batch, cols.cost, lower=0.0, what="a cost")
     h = _unit_hash(cols, batch, _SAMPLE_KEY.format(seed=seed), acodes, y)
     keep = np.flatnonzero(h <= np.partition(h, k - 1)[k - 1]) if h.shape[0] > k else np.arange(h.shape[0])
-    frame = _frame(batch, cols.names).iloc[keep].reset_index(drop=True)
+    import pyarrow as pa
+
+    picked = pa.array(keep)
+    frame = pa.table({c: batch.columns[c].take(picked) for c in cols.names}).to_pandas()  # only the kept rows
     frame["\x00hash"] = h[keep]
     return set(acodes[1].tolist()), frame
 
@@ -219,16 +221,37 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
                      columns={"action": cols.action}, cluster=None)
     blocks, extra = [], {}
     for spec in plan.policies:
-        pi = policy_matrix(spec, log)
+        pi = _policy_matrix(spec, log, batch, index)
         agree = pi[np.arange(n), a]
         w = agree / p
         extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), pi.sum(axis=0), float(w.max()))
         for estimand, (u, qm) in outcomes.items():
             direct = np.einsum("ij,ij->i", pi, qm)
-            blocks.append(P.ope_components(u, w, direct, qm[np.arange(n), a]))
-            blocks.append(P.weighted_mean_components(u, np.ones(n, dtype=bool), agree))
+            blocks += P.ope_components(u, w, direct, qm[np.arange(n), a], rows="list")
+            blocks += P.weighted_mean_components(u, np.ones(n, dtype=bool), agree, rows="list")
     cluster = labels(batch, cols.cluster) if cols.cluster else None
-    return P.partition_moments(np.column_stack(blocks), None, cluster)[None], extra, n
+    return P.partition_moments(np.vstack(blocks), None, cluster, rows=True)[None], extra, n  # one copy
+
+
+def _policy_matrix(spec, log: RoutingLog, batch: Batch, index: dict) -> np.ndarray:
+    """`policies.policy_matrix`, with ``always:`` and ``column:`` read straight from the Arrow batch."""
+    n, K = log.n, log.k
+    if spec.kind == "always" and spec.arg in index:
+        out = np.zeros((n, K))
+        out[:, index[spec.arg]] = 1.0
+        return out
+    if spec.kind == "column":
+        codes, keys = labels(batch, spec.arg)
+        pos = np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+        if np.any(pos < 0):
+            bad = int(np.flatnonzero(pos < 0)[0])
+            i = int(np.flatnonzero(codes == bad)[0])
+            raise DataError(f"--policy {spec.label}: {batch.file}: column {spec.arg!r}{batch.row(i)}: unknown model "
+                            f"{keys[bad]!r}; the log's models are {', '.join(log.models)}")
+        out = np.zeros((n, K))
+        out[np.arange(n), pos[codes]] = 1.0
+        return out
+    return policy_matrix(spec, log)
 
 
 def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequence[str],

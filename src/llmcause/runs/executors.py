@@ -101,21 +101,32 @@ class ProcessExecutor:
 class RayExecutor:
     """Ray tasks (one per call), started on a local Ray instance or the cluster at ``address``.
 
+    A task whose worker dies (killed, out of memory, node lost) is retried by
+    Ray up to ``max_retries`` times; if it still cannot finish, its outcome
+    carries the error and the other runs go on. Each key is yielded once, so a
+    campaign stores each result exactly once; a campaign whose driver was
+    killed resumes from its store (finished runs are skipped).
+
     Parameters
     ----------
     workers : CPUs for a local Ray instance started here (ignored when Ray is already running).
     address : a Ray cluster address (``"auto"`` or ``"ray://host:10001"``); None starts a local instance.
+    max_retries : retries of a task after its worker is lost (exceptions raised by the function are
+        outcomes, never retried).
     """
 
     name = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None):
+    def __init__(self, workers: int | None = None, address: str | None = None, max_retries: int = 3):
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ImportError('the ray executor needs Ray: pip install "llmcause[ray]"') from None
         self.workers = int(workers or os.cpu_count() or 1)
         self.address = address
+        if max_retries < 0:
+            raise ValueError("max_retries must be at least 0")
+        self.max_retries = int(max_retries)
 
     def run(self, fn: Callable[[dict], Any], items: Iterable[tuple[str, dict]]) -> Iterator[Outcome]:
         import ray
@@ -132,13 +143,26 @@ class RayExecutor:
             started_here = True
         pending: list = []
         try:
-            remote = ray.remote(call_one)
+            remote = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(call_one)
             fn_ref = ray.put(fn)
-            pending = [remote.remote(fn_ref, key, params) for key, params in items]
+            key_of = {}
+            for key, params in items:
+                ref = remote.remote(fn_ref, key, params)
+                key_of[ref] = key
+                pending.append(ref)
+            yielded: set[str] = set()
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    yield ray.get(ref)
+                    key = key_of[ref]
+                    try:
+                        outcome = ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # the worker was lost more than max_retries times
+                        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        outcome = Outcome(key, None, f"{type(exc).__name__}: {first}"[:500])
+                    if key not in yielded:
+                        yielded.add(key)
+                        yield outcome
         finally:
             for ref in pending:  # left over when the caller stopped early
                 ray.cancel(ref, force=True)
