@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {"Agent": "protocol", "Environment": "protocol", "register_scheme": "protocol", "resolve_agent": "protocol",
           "resolve_env": "protocol", "Episode": "traces", "Step": "traces", "read_traces": "traces",
@@ -24,7 +24,5 @@ _WHERE = {"Agent": "protocol", "Environment": "protocol", "register_scheme": "pr
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

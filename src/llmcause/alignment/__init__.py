@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {"read_arena_battles": "arena", "winner_outcome": "arena", "Battles": "battles",
           "prepare_battles": "battles", "arena_votes_long": "datasets", "load_arena_battles": "datasets",
@@ -44,12 +44,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

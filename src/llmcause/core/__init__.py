@@ -3,7 +3,7 @@
 It knows no LLM words and imports nothing from the stage packages.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {"aipw": "ate", "aipw_scores": "ate", "difference_in_means": "ate", "ipw": "ate",
           "regression_adjustment": "ate", "crossfit_predict": "crossfit", "crossfit_proba": "crossfit",
@@ -23,12 +23,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -16,7 +16,7 @@ Names are imported on first use, so `llmcause` starts fast.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "METHODS": "means", "judge_means": "means",
@@ -32,11 +32,5 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,7 +20,7 @@ confounded by scale.
 - `past_runs`: a simulated, confounded table of past runs with known effects.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {"load_results": "campaign", "read_design": "campaign", "run_design": "campaign", "load_corpus": "corpus",
           "mixture_blocks": "corpus", "dirichlet_swarm": "designs", "inclusion_design": "designs",
@@ -38,12 +38,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

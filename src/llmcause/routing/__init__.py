@@ -15,7 +15,7 @@ which prompts gain from a bigger model, and which router is best for a budget?
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {"benefit_study": "benefit", "drift_study": "drift", "evaluate_policies": "evaluate",
           "fit_nuisances": "evaluate", "study_router": "learn", "RoutingLog": "logs", "read_log": "logs",
@@ -25,8 +25,5 @@ _WHERE = {"benefit_study": "benefit", "drift_study": "drift", "evaluate_policies
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
-    # imported on first use, so that `llmcause --help` does not load scikit-learn
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

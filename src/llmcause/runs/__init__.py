@@ -12,7 +12,7 @@ answer through a `CallLayer` that caches every call in the same store,
 retries what can be retried, keeps to rate limits and counts tokens and cost.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _WHERE = {"CampaignSummary": "campaign", "run_campaign": "campaign", "EXECUTORS": "executors",
           "Outcome": "executors", "ProcessExecutor": "executors", "RayExecutor": "executors",
@@ -31,12 +31,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # imported on first use, so that `llmcause --help` loads neither scikit-learn nor pandas
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+# Names load from their submodule on first use, so `llmcause --help` loads neither scikit-learn nor pandas.
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
