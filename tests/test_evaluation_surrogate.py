@@ -285,3 +285,16 @@ def test_surrogate_rejects_bad_inputs():
         rogan_gladen_mean([0.2, 1.0], [1.0, 0.0], [True, True])
     with pytest.raises(ValueError, match="at least 10"):
         fit_calibration(np.arange(20.0), np.where(np.arange(20) < 5, 1.0, np.nan), np.arange(20) < 5)
+
+
+def test_ppi_plus_plus_warns_with_few_labels_only():
+    from llmcause.core.surrogate import FEW_LABELS, ppi_mean
+
+    rng = np.random.default_rng(3)
+    f_u = rng.normal(size=2000)
+    for n, expect in ((FEW_LABELS - 40, True), (FEW_LABELS + 50, False)):
+        f = rng.normal(size=n)
+        y = f + rng.normal(size=n)
+        tuned = ppi_mean(y, f, f_u, name="m")
+        assert bool(tuned.warnings) == expect and (not expect or "under-cover" in tuned.warnings[0])
+        assert not ppi_mean(y, f, f_u, lam=1.0, name="m").warnings  # plain PPI tunes nothing

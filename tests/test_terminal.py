@@ -87,4 +87,4 @@ def test_counting_fits_changes_no_number_and_counts_every_fold_fit():
     counted = aipw(y, a, X, n_folds=3, outcome_model=counting_fits(default_outcome_model(), steps.append),
                    propensity_model=counting_fits(default_propensity_model(), steps.append))
     assert (counted.estimate, counted.se) == (bare.estimate, bare.se) and len(steps) == 9
-    assert counted.diagnostics["outcome_model"] == bare.diagnostics["outcome_model"] == "Ridge"
+    assert counted.diagnostics["outcome_model"] == bare.diagnostics["outcome_model"] == "StandardScaler+Ridge"

@@ -58,4 +58,6 @@ def counting_fits(estimator, advance: Callable[[int], None]):
             return self.estimator_.predict_proba(X)
 
     # named after the wrapped class, so the diagnostics (which name the learners) read the same with or without a bar
-    return type(type(estimator).__name__, (CountingFits,), {})(estimator, advance)
+    from .core.crossfit import model_name
+
+    return type(model_name(estimator), (CountingFits,), {})(estimator, advance)

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .crossfit import crossfit_predict, crossfit_proba, fold_ids, median_aggregate
+from .crossfit import crossfit_predict, crossfit_proba, fold_ids, median_aggregate, model_name
 from .diagnostics import clip_propensity, overlap_report
 from .estimate import Estimate
 from .evalue import binary_outcome_evalues
@@ -246,7 +246,7 @@ def aipw(y, a, X, *, estimand: str = "ate", outcome_model: Any = None, propensit
     diag, warns = overlap_report(e_raw, a, clip=clip, estimand=estimand, X=X, names=covariate_names)
     diag.update(_potential_outcome_means(y, a, mu0, mu1, e, estimand))
     diag.update({"n_folds": int(np.unique(folds).shape[0]) if folds is not None else n_folds, "n_rep": n_rep,
-                 "outcome_model": type(out_model).__name__, "propensity_model": type(ps_model).__name__})
+                 "outcome_model": model_name(out_model), "propensity_model": model_name(ps_model)})
     if np.all((y == 0) | (y == 1)):
         diag["evalue"] = binary_outcome_evalues(*_risk_influence(y, a, mu0, mu1, e, estimand), level=level,
                                                 cluster=cluster)

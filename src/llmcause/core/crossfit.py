@@ -142,3 +142,11 @@ def _fit(model, X, y, sample_weight):
     if sample_weight is None:
         return model.fit(X, y)
     return model.fit(X, y, sample_weight=sample_weight)
+
+
+def model_name(model: Any) -> str:
+    """A fitted-model's name for diagnostics: a pipeline names its steps ("StandardScaler+Ridge")."""
+    steps = getattr(model, "steps", None)
+    if steps:
+        return "+".join(type(step).__name__ for _, step in steps)
+    return type(model).__name__

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from .crossfit import crossfit_predict, fold_ids
+from .crossfit import crossfit_predict, fold_ids, model_name
 from .estimate import Estimate
 from .inference import estimate_from_influence
 from .sensitivity import plr_riesz_terms, sensitivity_summary
@@ -76,7 +76,7 @@ def partially_linear(y, d, X, *, outcome_model: Any = None, treatment_model: Any
         warnings.append(f"weak identification: only {share:.1%} of the treatment's variance is left after "
                         "adjusting for the covariates")
     diag = {"treatment_residual_share": share, "n_folds": int(np.unique(folds).shape[0]),
-            "outcome_model": type(l_model).__name__, "treatment_model": type(m_model).__name__}
+            "outcome_model": model_name(l_model), "treatment_model": model_name(m_model)}
     if sensitivity_cf is not None:
         terms = plr_riesz_terms(y - y_hat, d - d_hat, theta)
         diag["sensitivity"] = sensitivity_summary(theta, psi, *terms, cf=sensitivity_cf, level=level, cluster=cluster)

@@ -148,9 +148,9 @@ def judge_command(
         raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
     streamed = engine is not None or is_dataset_path(data)
     if streamed:
-        if labels is not None or fmt != InputFormat.auto:
-            raise DataError("--labels and --format are available in memory only (read a single file without "
-                            "--engine)")
+        if labels is not None or fmt != InputFormat.auto or categorical:
+            raise DataError("--labels, --format and --categorical are available in memory only (read a single "
+                            "file without --engine)")
         if cov:
             raise DataError("--covariates is available in memory only (read a single file without --engine)")
         if target is not None or time is not None:
@@ -229,7 +229,8 @@ def judge_command(
                 table = _add_rank_diagnostics(table, ranked, m)
             if not extra:
                 raise DataError("--compare needs at least two groups (give --group)")
-            table = EstimateTable([*table, *extra], [*table.warnings, *_repeated_pairs(df, group, cluster)])
+            repeated = [] if streamed else _repeated_pairs(df, group, cluster)  # out of core: rows are not kept
+            table = EstimateTable([*table, *extra], [*table.warnings, *repeated])
             from ..report import ReportSection
 
             for m, ranked in ranks:
