@@ -65,7 +65,7 @@ def sensitivity_command(
     """
     from .core.estimate import Estimate, EstimateTable
 
-    check_output_path(report, "--report")
+    check_output_path(report, "--report", inputs=[data])
     df = read_table(data)
     src = source_of(df) if not isinstance(data, str) else data
     cov = parse_list(covariates, "--covariates")
