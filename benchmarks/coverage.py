@@ -9,8 +9,12 @@ must either be fixed or come with a warning in that setting ("warned"
 column); rows outside the band without one are listed at the end.
 
     python benchmarks/coverage.py --quick          # a few minutes
-    python benchmarks/coverage.py --reps 500       # the published table
-    python benchmarks/coverage.py --out COVERAGE.md
+    python benchmarks/coverage.py --reps 200 --out COVERAGE.md   # the published table
+    python benchmarks/coverage.py --stages alignment,shift,agents  # some stages only
+
+Stages: engine (ATE), evaluation (judge means), routing (policy values),
+alignment (style-controlled length effect, RATE), shift (transported judge
+means), agents (sequential OPE of a new prompt).
 
 One process, seeds 0..R-1 per row, so the table is reproducible.
 """
@@ -139,6 +143,80 @@ def _routing_cases(n: int) -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------------------- alignment (style control, RATE)
+
+
+def _alignment_cases(n_battles: int, n_texts: int) -> list[Case]:
+    from llmcause.alignment.battles import prepare_battles
+    from llmcause.alignment.rate import rate_effects
+    from llmcause.alignment.rewards import LengthSandboxReward, length_attribute
+    from llmcause.alignment.rewriters import LengthRewriter
+    from llmcause.alignment.simulate import simulate_battles, simulate_responses
+    from llmcause.alignment.style import style_control_battles
+
+    def style(seed):
+        world = simulate_battles(n_battles, 6, seed=seed)
+        battles = prepare_battles(world.battles, model_a="model_a", model_b="model_b", winner="winner",
+                                  text_a="text_a", text_b="text_b", tokenizer="simple")
+        yield style_control_battles(battles).style_effects()["length"], world.style_coefs["human"]["length"]
+
+    def rate(seed):
+        texts = simulate_responses(n_texts, seed=seed).responses["response"].tolist()
+        attr = length_attribute(150)
+        w = np.array([attr(t) for t in texts])
+        reward = LengthSandboxReward(length_coef=0.5, threshold=150, seed=seed)
+        table = rate_effects(texts, w, reward, LengthRewriter(150), attribute_of=attr, name="length").table
+        yield table.get("length ATE", "rate"), reward.true_effect
+
+    return [Case("alignment", "style-controlled length", f"{n_battles} battles, 6 models", style),
+            Case("alignment", "rate ATE", f"{n_texts} responses, length rewriter", rate)]
+
+
+# --------------------------------------------------------------------------- shift (transport)
+
+
+def _shift_cases(n: int) -> list[Case]:
+    from llmcause.evaluation.means import judge_means
+    from llmcause.evaluation.shift import transport_judge_means
+    from llmcause.evaluation.simulate import prompt_mix_world
+
+    def make(shift):
+        def run(seed):
+            world = prompt_mix_world(n, n, shift=shift, label_fraction=0.15, seed=seed)
+            cov = ["difficulty", "topic"]
+            table = judge_means(world.frame, judge="judge_score", label="label", group="model",
+                                cluster="prompt_id", covariates=cov, methods=["calibrated"], seed=seed)
+            moved = transport_judge_means(table, world.frame, world.target, covariates=cov, seed=seed)
+            for est in moved:
+                if est.method == "calibrated+transport" and est.name in world.truth_target:
+                    yield est, world.truth_target[est.name]
+        return run
+
+    return [Case("shift", "transported calibrated mean", f"shift {s:g}, {n} source and {n} target prompts",
+                 make(s)) for s in (0.5, 1.5)]
+
+
+# --------------------------------------------------------------------------- agents (sequential OPE)
+
+
+def _agents_cases(n: int) -> list[Case]:
+    from llmcause.agents.ope import sequential_ope_study
+    from llmcause.agents.simulate import careful_agent, population_success, simulate_tool_use
+
+    truth = population_success(careful_agent())
+
+    def make(method):
+        def run(seed):
+            logs = simulate_tool_use(n, seed=seed, truth=False)
+            table = sequential_ope_study(logs.episodes, careful_agent(), target_name="careful", seed=seed,
+                                         methods=(method,))
+            yield table.get("careful", method), truth
+        return run
+
+    return [Case("agents", f"{m} value of a new prompt", f"tool-use world, {n} logged episodes", make(m))
+            for m in ("dr", "wpdis")]
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -198,7 +276,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few replications and small worlds (a few minutes)")
     parser.add_argument("--reps", type=int, default=None, help="replications per row (default 500; quick 40)")
-    parser.add_argument("--stages", default="engine,evaluation,routing")
+    parser.add_argument("--stages", default="engine,evaluation,routing,alignment,shift,agents")
     parser.add_argument("--match", default=None, help="only rows whose estimator or setting contains this text")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
     parser.add_argument("--append", action="store_true", help="add the table to --out as a further section")
@@ -206,7 +284,10 @@ def main(argv=None) -> int:
     reps = args.reps or (40 if args.quick else 500)
     n_engine, n_prompts, n_routing = (600, 800, 1000) if args.quick else (2000, 2000, 3000)
     builders = {"engine": lambda: _engine_cases(n_engine), "evaluation": lambda: _evaluation_cases(n_prompts),
-                "routing": lambda: _routing_cases(n_routing)}
+                "routing": lambda: _routing_cases(n_routing),
+                "alignment": lambda: _alignment_cases(1200 if args.quick else 3000, 200 if args.quick else 400),
+                "shift": lambda: _shift_cases(800 if args.quick else 1500),
+                "agents": lambda: _agents_cases(300 if args.quick else 600)}
     rows = []
     for stage in args.stages.split(","):
         for case in builders[stage]():
