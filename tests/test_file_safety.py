@@ -114,3 +114,18 @@ def test_run_store_refuses_an_unrelated_database_before_changing_it(tmp_path):
         RunStore(db)
     assert db.read_bytes() == before
     assert np.all([p.name == "other.db" for p in tmp_path.iterdir()])
+
+
+def test_a_report_over_the_target_table_is_refused(tmp_path, capsys):
+    from llmcause.evaluation.simulate import prompt_mix_world
+
+    world = prompt_mix_world(200, 200, shift=0.5, label_fraction=0.3, seed=0)
+    data, target = tmp_path / "judged.csv", tmp_path / "target.csv"
+    world.frame.to_csv(data, index=False)
+    world.target.to_csv(target, index=False)
+    before = target.read_bytes()
+    code = run(["evaluation", "judge", str(data), "--judge", "judge_score", "--label", "label", "--group", "model",
+                "--covariates", "difficulty,topic", "--target", str(target), "--report", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--report" in err and "Traceback" not in err
+    assert target.read_bytes() == before

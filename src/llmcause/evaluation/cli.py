@@ -141,7 +141,7 @@ def judge_command(
     from .compare import compare_groups, rank_frame, rank_groups
     from .means import judge_means
 
-    check_output_path(report, "--report", inputs=[data, *([labels] if labels else [])])
+    check_output_path(report, "--report", inputs=[data, *(f for f in (labels, target) if f)])
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
     if (labels is None) != (on is None):

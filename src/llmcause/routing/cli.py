@@ -132,7 +132,7 @@ def evaluate_command(
     from .drift import drift_study
     from .evaluate import evaluate_policies, fit_nuisances
 
-    check_output_path(report, "--report", inputs=[data, *_policy_files(policy)])
+    check_output_path(report, "--report", inputs=[data, *_policy_files(policy), *([target] if target else [])])
     methods = _methods(method)
     _check_learner(learner)
     reward_bounds = _reward_range(reward_range)
