@@ -163,7 +163,10 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     cols = list(dict.fromkeys(columns))
-    ds = ray.data.read_parquet(dataset.files, columns=cols, **({} if filter is None else {"filter": filter}))
+    if filter is not None:  # Ray Data takes its own expressions (Dataset.filter(expr=...)), not pyarrow's
+        raise ValueError("a pyarrow row filter is supported by the local engine only")
+    # Ray >= 2.5x deprecates read_parquet(columns=...): project with select_columns, which the reader pushes down
+    ds = ray.data.read_parquet(dataset.files).select_columns(cols)
     task = _RayTask(fn, dataset.label, cols)
     try:
         parts = ds.map_batches(task, batch_format="pyarrow", batch_size=batch_rows, zero_copy_batch=True)
