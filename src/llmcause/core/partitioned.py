@@ -34,7 +34,10 @@ the calibrators' predictions (`calibrated_mean`, with its fold jackknife);
 IPS, SNIPS, DM, DR, SNDR and Switch-DR given outcome-model predictions
 (`core.ope`); AIPW given fitted nuisances (`core.ate.aipw_scores`); and the
 Bradley–Terry likelihood's gradient and Hessian per Newton step
-(`bradley_terry_newton_statistics`).
+(`bradley_terry_newton_statistics` with dense design rows, for few competitors;
+`battle_sums`, `BattleNewton` and `finish_bradley_terry` by bincounts, the
+same Newton iterations and sandwich as `core.pairwise.fit_bradley_terry`, with
+CR1 errors from per-cluster score sums).
 
 Caveat. Σψ² is formed from uncentred sums, so components with a mean many
 orders of magnitude above their spread lose digits (as any one-pass
@@ -721,3 +724,169 @@ def sandwich_covariance(stats: NewtonStatistics) -> np.ndarray:
     else:
         meat = stats.meat
     return h_inv @ meat @ h_inv
+
+
+# --------------------------------------------------------------------------- Bradley–Terry on many competitors
+
+
+@dataclass
+class BattleSums:
+    """One Bradley–Terry fit's sums over some battles at fixed coefficients β (free parameters: competitors
+    1..m−1, then the covariates), with uᵢ = wᵢ(yᵢ − pᵢ) and pᵢ = σ(xᵢᵀβ):
+
+    loglik Σwᵢ(yᵢηᵢ − log(1 + e^ηᵢ)) (no penalty), score Σuᵢxᵢ, hessian Σwᵢpᵢ(1 − pᵢ)xᵢxᵢᵀ, meat Σuᵢ²xᵢxᵢᵀ.
+    Formed by bincounts (`core.pairwise`'s battle design), so a thousand competitors cost no more than ten.
+    """
+
+    count: int
+    loglik: float
+    score: np.ndarray
+    hessian: np.ndarray
+    meat: np.ndarray
+
+    def __add__(self, other: "BattleSums") -> "BattleSums":
+        return BattleSums(self.count + other.count, self.loglik + other.loglik, self.score + other.score,
+                          self.hessian + other.hessian, self.meat + other.meat)
+
+
+def _battle_design(ia, ib, m: int, Z):
+    from .pairwise import _BattleDesign
+
+    ia = np.asarray(ia, dtype=np.int64)
+    Z = np.zeros((ia.shape[0], 0)) if Z is None else np.asarray(Z, dtype=float)
+    return _BattleDesign(ia, np.asarray(ib, dtype=np.int64), m, Z)
+
+
+def _battle_residual(design, y, beta, weights):
+    from scipy.special import expit
+
+    eta = design.eta(np.asarray(beta, dtype=float))
+    p = expit(eta)
+    y = np.asarray(y, dtype=float)
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    return eta, p, y, w
+
+
+def battle_sums(ia, ib, y, beta, m: int, Z=None, weights=None) -> BattleSums:
+    """One partition's `BattleSums` at ``beta`` (``ia``, ``ib``: competitor codes 0..m−1; ``Z``: covariates)."""
+    design = _battle_design(ia, ib, m, Z)
+    eta, p, y, w = _battle_residual(design, y, beta, weights)
+    weigh = (lambda x: x) if w is None else (lambda x: w * x)  # as `core.pairwise`: unit weights are skipped
+    u = weigh(y - p)
+    loglik = float(np.sum(weigh(y * eta - np.logaddexp(0.0, eta))))
+    return BattleSums(int(y.shape[0]), loglik, design.xt(u), design.gram(weigh(p * (1 - p))), design.gram(u * u))
+
+
+def battle_cluster_scores(ia, ib, y, beta, m: int, cluster, Z=None, weights=None) -> Moments:
+    """Per cluster label, the battle count and the summed scores Σ_{i∈g}uᵢxᵢ at ``beta``, as `Moments` with
+    components [1, ux] (only ``total`` and the cluster sums are filled; merge with `MomentsAccumulator`)."""
+    import scipy.sparse as sp
+
+    design = _battle_design(ia, ib, m, Z)
+    _, p, y, w = _battle_residual(design, y, beta, weights)
+    u = (y - p) if w is None else w * (y - p)
+    codes, keys = _codes(cluster)
+    G = keys.shape[0]
+    comp = sp.csr_matrix((np.concatenate([u, -u]), (np.concatenate([codes, codes]),
+                                                   np.concatenate([design.ia, design.ib]))), shape=(G, m))
+    sums = np.empty((G, m + design.k))
+    sums[:, 0] = np.bincount(codes, minlength=G)
+    sums[:, 1:m] = comp[:, 1:].toarray()
+    for j in range(design.k):
+        sums[:, m + j] = np.bincount(codes, weights=u * design.Z[:, j], minlength=G)
+    present = sums[:, 0] > 0
+    d = m + design.k
+    return Moments(int(y.shape[0]), sums[present].sum(axis=0), np.zeros((d, d)), keys[present], sums[present])
+
+
+def finish_bradley_terry(beta: np.ndarray, at: BattleSums, *, m: int, penalty: np.ndarray,
+                         competitors: Sequence, feature_names: Sequence[str], n_battles: Mapping,
+                         clusters: Moments | None = None, method: str = "bt", converged: bool = True):
+    """`core.pairwise.fit_bradley_terry`'s `PairwiseFit` from the sums at the optimum ``beta``.
+
+    ``at``: the combined `BattleSums` at ``beta``; ``clusters``: the combined
+    `battle_cluster_scores` at ``beta`` for CR1 errors (None: heteroskedasticity-robust). Same
+    centring, sandwich H⁻¹ meat H⁻¹ (with the ridge's share of each score) and CR1 factor as in memory;
+    no per-row influence values (the fit is over more rows than memory holds).
+    """
+    from .pairwise import PairwiseFit
+
+    beta = np.asarray(beta, dtype=float)
+    pen = np.asarray(penalty, dtype=float)
+    k = beta.shape[0] - (m - 1)
+    n = at.count
+    h_inv = np.linalg.inv(at.hessian + np.diag(pen))
+    L = np.zeros((m + k, m - 1 + k))
+    L[1:m, : m - 1] = np.eye(m - 1)
+    L[:m] -= L[:m].mean(axis=0)
+    L[m:, m - 1:] = np.eye(k)
+    T = L @ h_inv
+    c = pen * beta / n
+    if clusters is None:
+        meat = at.meat
+        if np.any(c):
+            meat = meat - np.outer(c, at.score) - np.outer(at.score, c) + n * np.outer(c, c)
+        n_clusters = None
+    else:
+        n_clusters = int(clusters.cluster_keys.shape[0])
+        if n_clusters < 2:
+            raise ValueError("cluster-robust errors need at least two clusters")
+        size, A = clusters.cluster_sums[:, 0], clusters.cluster_sums[:, 1:]
+        meat = A.T @ A
+        if np.any(c):
+            weighted = size @ A
+            meat = meat - np.outer(c, weighted) - np.outer(weighted, c) + float(np.sum(size ** 2)) * np.outer(c, c)
+        meat = meat * n_clusters / (n_clusters - 1)
+    cov = T @ meat @ T.T
+    theta = L @ beta
+    return PairwiseFit(competitors=list(competitors), strengths=theta[:m], strengths_cov=cov[:m, :m],
+                       feature_names=[str(s) for s in feature_names], coefs=theta[m:], coefs_cov=cov[m:, m:], n=n,
+                       method=method, n_clusters=n_clusters,
+                       n_battles={c_: int(n_battles.get(c_, 0)) for c_ in competitors}, converged=converged)
+
+
+class BattleNewton:
+    """`core.pairwise`'s damped Newton iterations (same steps, halving line search and stopping rule), driven
+    by sums over the battles: ``cand`` is where the next pass must evaluate `battle_sums`; `update` takes the
+    combined sums there. One pass per Newton step (plus one per halving, which is rare)."""
+
+    def __init__(self, p: int, penalty, *, max_iter: int = 100, tol: float = 1e-10):
+        self.pen = np.broadcast_to(np.asarray(penalty, dtype=float), (p,)).copy()
+        self.max_iter, self.tol = max_iter, tol
+        self.beta = np.zeros(p)
+        self.cand = self.beta
+        self.obj = None
+        self.at: BattleSums | None = None
+        self.it = 0
+        self.t = 1.0
+        self.step = self.grad = None
+        self.done = self.converged = False
+
+    def _objective(self, s: BattleSums, b: np.ndarray) -> float:
+        return s.loglik - 0.5 * float(np.sum(self.pen * b * b))
+
+    def update(self, s: BattleSums) -> None:
+        from .pairwise import _solve_pd
+
+        new = self._objective(s, self.cand)
+        if self.obj is None:
+            self.beta, self.obj, self.at = self.cand, new, s
+        elif new >= self.obj - 1e-12 * max(1.0, abs(self.obj)) or self.t < 1e-8:
+            decrease = float(self.grad @ self.step)
+            moved = float(np.max(np.abs(self.t * self.step)))
+            self.beta, self.obj, self.at = self.cand, new, s
+            if decrease < self.tol * max(1.0, abs(new)) or moved < 1e-12:
+                self.converged = self.done = True
+                return
+        else:
+            self.t *= 0.5
+            self.cand = self.beta + self.t * self.step
+            return
+        self.it += 1
+        if self.it > self.max_iter:
+            self.done = True
+            return
+        self.grad = self.at.score - self.pen * self.beta
+        self.step = _solve_pd(self.at.hessian + np.diag(self.pen), self.grad)
+        self.t = 1.0
+        self.cand = self.beta + self.step
