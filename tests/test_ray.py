@@ -100,3 +100,16 @@ def test_killed_driver_resumes_without_loss_or_duplicates(ray_cluster, tmp_path)
     assert summary.skipped == len(before) and summary.executed == 8 - len(before) and summary.failed == 0
     rows = _rows(path)
     assert len(rows) == 8 and all(r[1] == "done" and r[3] == 1 for r in rows)
+
+
+def test_ray_style_equals_local_engine(ray_cluster, tmp_path):
+    from llmcause.alignment.simulate import simulate_battles
+    from llmcause.alignment.streamed import style_control_streamed
+
+    frame = simulate_battles(900, 4, seed=6).battles
+    for i in range(3):
+        frame.iloc[i * 300:(i + 1) * 300].to_parquet(tmp_path / f"b{i}.parquet", index=False, row_group_size=120)
+    kw = dict(model_a="model_a", model_b="model_b", winner="winner", text_a="text_a", text_b="text_b",
+              cluster="prompt_id", weights="inverse-pair", tokenizer="simple", batch_rows=150)
+    ray_fit = style_control_streamed(str(tmp_path), engine="ray", **kw).study.estimates()
+    _same(ray_fit, style_control_streamed(str(tmp_path), **kw).study.estimates())

@@ -48,6 +48,11 @@ class Tokenizer(str, Enum):
     tiktoken = "tiktoken"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Attribute(str, Enum):
     length = "length"
     markdown = "markdown"
@@ -170,6 +175,11 @@ def style_command(
     windows: Annotated[int, typer.Option(min=2, max=50, help="Time windows (equal numbers of battles).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted estimates, in windows.")]
     = 1.0,
+    engine: Annotated[Optional[Engine], typer.Option(
+        help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or "
+             "ray (Ray Data tasks). Without it a single file is read into memory.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
+                                                        "running cluster, or a new local one).")] = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,
@@ -179,12 +189,21 @@ def style_command(
 
     Scores are shown on the Elo scale (1000 + 400 r / ln 10); the JSON holds log-odds.
     """
+    from ..scan import is_dataset_path
     from .battles import prepare_battles
     from .heterogeneity import style_effects_by_group
     from .length_effect import length_effects
     from .style import style_control_battles
 
     check_output_path(report, "--report", inputs=[battles])
+    if engine is not None or (is_dataset_path(battles) and not battles.startswith("example:")):
+        _style_streamed(battles, engine=engine, address=address, model_a=model_a, model_b=model_b, winner=winner,
+                        text_a=text_a, text_b=text_b, features=features, style_features=style_features,
+                        controls=controls, categorical=categorical, cluster=cluster, by=by, time=time,
+                        weights=weights, penalty=penalty, ties=ties, length_effect=length_effect,
+                        tokenizer=tokenizer, min_battles=min_battles, arena=arena, missing_text=missing_text,
+                        level=level, json_out=json_out, report=report)
+        return
     df = declare_categorical(read_input(battles, arena=arena, seed=seed, missing=missing_text.value), categorical,
                              parse_list(controls, "--controls"), "--controls")
     arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
@@ -230,18 +249,74 @@ def style_command(
             over_time = style_over_time(prepared, when, time_is_date=when_is_date, n_windows=windows,
                                         half_life=half_life, weights=weights.value, penalty=penalty, level=level)
             table = table + over_time
-    notes = []
-    if prepared.tokenizer:
-        notes.append(f"length counted in {prepared.tokenizer} tokens")
-    if prepared.n_ties:
-        notes.append(f"{prepared.n_ties} ties counted as half a win each")
-    if prepared.ties_dropped:
-        notes.append(f"{prepared.ties_dropped} ties left out (--ties drop)")
+    notes = _style_notes(prepared.tokenizer, prepared.n_ties, prepared.ties_dropped)
     table = _reader_warnings(df, table)
     sections = style_sections(study, lengths, hetero, notes)
     _output(table, command="alignment style", as_json=json_out, report=report,
             title="Style-controlled model strengths", sections=sections,
             printer=lambda: _print_style_and_time(study, lengths, hetero, notes, table.warnings, over_time))
+
+
+def _style_notes(tokenizer, n_ties, ties_dropped) -> list[str]:
+    notes = []
+    if tokenizer:
+        notes.append(f"length counted in {tokenizer} tokens")
+    if n_ties:
+        notes.append(f"{n_ties} ties counted as half a win each")
+    if ties_dropped:
+        notes.append(f"{ties_dropped} ties left out (--ties drop)")
+    return notes
+
+
+def _style_streamed(battles: str, *, engine, address, model_a, model_b, winner, text_a, text_b, features,
+                    style_features, controls, categorical, cluster, by, time, weights, penalty, ties, length_effect,
+                    tokenizer, min_battles, arena, missing_text, level, json_out, report) -> None:
+    """`alignment style` on a Parquet dataset out of core (`streamed.style_control_streamed`): the same
+    strengths and style effects; the length effect, --by, --time and --controls stay in memory."""
+    from ..progress import progress, progress_enabled
+    from ..scan import ParquetDataset
+    from .streamed import style_control_streamed
+
+    memory_only = [opt for opt, given in (("--by", by), ("--time", time), ("--controls", controls),
+                                          ("--categorical", categorical)) if given]
+    if memory_only:
+        raise DataError(f"{memory_only[0]} is available in memory only (read a single file without --engine)")
+    if address is not None and engine is not Engine.ray:
+        raise DataError("--address needs --engine ray")
+    ds = ParquetDataset(battles)
+    cols = set(ds.columns)
+    if arena and {"response_a", "response_b"} <= cols and not {"conversation_a", "conversation_b"} <= cols:
+        raise DataError(f"{ds.label}: Kaggle's Arena release (response_a, response_b) is read in memory only "
+                        "(read a single file without --engine)")
+    sides = ("conversation_a", "conversation_b")
+    arena = arena or (set(sides) <= cols and "winner" in cols and {"model_a", "model_b"} <= cols)
+    feature_list = parse_list(features, "--features") if features else None
+    model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
+                                                               feature_list)
+    if arena and (text_a, text_b) == ("text_a", "text_b") and "text_a" not in cols and set(sides) <= cols:
+        text_a, text_b = sides  # in memory, the reader joins each conversation's answers into text_a / text_b
+    enabled = progress_enabled(json_out)
+    with progress(None, "scanning rows (one pass per Newton step)", enabled) as advance:
+        with data_errors(ds.label):
+            result = style_control_streamed(
+                ds, model_a=model_a, model_b=model_b, winner=winner, text_a=text_a, text_b=text_b,
+                features=feature_list, style_features=parse_list(style_features, "--style-features"),
+                cluster=cluster, weights=weights.value, penalty=penalty, ties=ties.value, tokenizer=tokenizer.value,
+                min_battles=min_battles, level=level, missing=missing_text.value,
+                arena_sides=sides if arena else (), engine=(engine or Engine.local).value, address=address,
+                progress=advance)
+    study = result.study
+    table = study.estimates()
+    left_out = []
+    if length_effect and "length" in study.feature_names:
+        left_out.append("the length effect (naive, BT and DML) is computed in memory only and was left out (read "
+                        "a single file without --engine for it, or pass --no-length-effect)")
+    table = EstimateTable(list(table), [*result.warnings, *table.warnings, *left_out])
+    notes = _style_notes(result.tokenizer, result.n_ties, result.ties_dropped)
+    sections = style_sections(study, None, None, notes)
+    _output(table, command="alignment style", as_json=json_out, report=report,
+            title="Style-controlled model strengths", sections=sections,
+            printer=lambda: _print_style_and_time(study, None, None, notes, table.warnings, None))
 
 
 def _print_style_and_time(study, lengths, hetero, notes, warnings, over_time) -> None:
