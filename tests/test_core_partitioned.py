@@ -244,3 +244,55 @@ def test_combine_refuses_mixed_and_handles_nothing():
     assert P.combine([]) is None
     with pytest.raises(ValueError):
         P.combine([P.Moments.of(z), P.Moments.of(z, np.array(["a", "b", "a"]))])
+
+
+def test_ppi_group_moments_equal_the_components_moments():
+    rng = np.random.default_rng(12)
+    n = 5000
+    f = rng.normal(3, 1, n)
+    labeled = rng.random(n) < 0.05
+    y = np.where(labeled, 0.2 * f + rng.normal(0, 0.3, n), np.nan)
+    groups = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
+    groups[:10] = "only-unlabelled"
+    labeled[:10] = False
+    fast = P.ppi_group_moments(y, f, labeled, groups)
+    slow = P.partition_moments(P.ppi_components(y, f, labeled), groups)
+    assert set(fast) == set(slow)
+    for g in slow:
+        assert fast[g].count == slow[g].count
+        np.testing.assert_allclose(fast[g].total, slow[g].total, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(fast[g].gram, slow[g].gram, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("penalty,clustered", [(0.0, False), (1.0, True)])
+def test_battle_newton_over_partitions_equals_fit_bradley_terry(penalty, clustered):
+    rng = np.random.default_rng(21)
+    n, m, k = 2500, 6, 2
+    ia = rng.integers(0, m, n)
+    ib = (ia + rng.integers(1, m, n)) % m
+    Z = rng.normal(size=(n, k))
+    r = rng.normal(size=m)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(r[ia] - r[ib] + Z @ [0.5, -0.3])))).astype(float)
+    y[:40] = 0.5
+    w = rng.uniform(0.5, 2, n)
+    cl = rng.integers(0, 150, n).astype(str) if clustered else None
+    ref = fit_bradley_terry(ia, ib, y, features=Z, weights=w, cluster=cl, penalty=penalty, competitors=list(range(m)))
+    cuts = np.sort(np.r_[0, rng.choice(n, 4, replace=False), 700, 700, n])  # random cuts and an empty part
+    newton = P.BattleNewton(m - 1 + k, np.r_[np.zeros(m - 1), np.full(k, penalty)])
+    while not newton.done:
+        newton.update(sum((P.battle_sums(ia[a:b], ib[a:b], y[a:b], newton.cand, m, Z[a:b], w[a:b])
+                           for a, b in zip(cuts[:-1], cuts[1:])), start=P.BattleSums(0, 0.0, 0, 0, 0)))
+    clusters = None
+    if clustered:
+        acc = P.MomentsAccumulator()
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            acc.add({None: P.battle_cluster_scores(ia[a:b], ib[a:b], y[a:b], newton.beta, m, cl[a:b], Z[a:b],
+                                                   w[a:b])})
+        clusters = acc.result()[None]
+    fit = P.finish_bradley_terry(newton.beta, newton.at, m=m, penalty=newton.pen, competitors=list(range(m)),
+                                 feature_names=["z0", "z1"], n_battles={}, clusters=clusters)
+    assert newton.converged and fit.n_clusters == ref.n_clusters
+    np.testing.assert_allclose(fit.strengths, ref.strengths, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit.coefs, ref.coefs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit.strengths_cov, ref.strengths_cov, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(fit.coefs_cov, ref.coefs_cov, rtol=1e-10, atol=1e-14)

@@ -355,6 +355,43 @@ def ppi_components(y, f, labeled, *, rows: bool = False) -> np.ndarray:
     return _assemble([Rf_, y, Rf_ * f, 1.0 - Rf_, (1.0 - Rf_) * f, np.ones_like(f)], rows)
 
 
+def ppi_group_moments(y, f, labeled, groups) -> dict[object, Moments]:
+    """`partition_moments(ppi_components(y, f, labeled), groups)` without clusters, by bincounts.
+
+    The 6 × 6 cross-products of [R, RY, Rf, U, Uf, 1] reduce to ten sums per group
+    (R·U = 0, R² = R, U = 1 − R, Uf = f − Rf, ...), of which only three run over
+    every row (count, Σf, Σf²); the rest run over the labelled rows, usually few.
+    Much faster than forming the components; equal to rounding.
+    """
+    codes, keys = _codes(groups)
+    G = keys.shape[0]
+    R = np.asarray(labeled, dtype=bool)
+    f = np.asarray(f, dtype=float)
+    count = np.bincount(codes, minlength=G).astype(float)
+    sf = np.bincount(codes, weights=f, minlength=G)
+    sff = np.bincount(codes, weights=f * f, minlength=G)
+    li = np.flatnonzero(R)
+    lc, yl, fl = codes[li], np.asarray(y, dtype=float)[li], f[li]
+    nR = np.bincount(lc, minlength=G).astype(float)
+    sy = np.bincount(lc, weights=yl, minlength=G)
+    syy = np.bincount(lc, weights=yl * yl, minlength=G)
+    syf = np.bincount(lc, weights=yl * fl, minlength=G)
+    sRf = np.bincount(lc, weights=fl, minlength=G)
+    sRff = np.bincount(lc, weights=fl * fl, minlength=G)
+    out = {}
+    for j in np.flatnonzero(count).tolist():
+        nU, sUf, sUff = count[j] - nR[j], sf[j] - sRf[j], sff[j] - sRff[j]
+        total = np.array([nR[j], sy[j], sRf[j], nU, sUf, count[j]])
+        gram = np.array([[nR[j], sy[j], sRf[j], 0.0, 0.0, nR[j]],
+                         [sy[j], syy[j], syf[j], 0.0, 0.0, sy[j]],
+                         [sRf[j], syf[j], sRff[j], 0.0, 0.0, sRf[j]],
+                         [0.0, 0.0, 0.0, nU, sUf, nU],
+                         [0.0, 0.0, 0.0, sUf, sUff, sUf],
+                         [nR[j], sy[j], sRf[j], nU, sUf, count[j]]])
+        out[keys[j]] = Moments(int(count[j]), total, gram)
+    return out
+
+
 def ppi_lambda_from_moments(m: Moments, clip: bool = True) -> float:
     """PPI++'s λ from the sums (ppi_py's recipe, as `core.surrogate.ppi_lambda` unweighted)."""
     n, sy, sf, N, sfu = m.total[:5]

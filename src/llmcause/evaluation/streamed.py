@@ -124,9 +124,10 @@ def judge_partition(cols: JudgeColumns, methods: tuple, n_folds: int, plan: Cali
     prob = rows.prob is not None
     blocks = []
     ppi_like = prob or "ppi" in methods or "ppi++" in methods or "labeled" in methods
+    fast = rows.cluster is None and "calibrated" not in methods
     if not prob and (ppi_like or "naive" in methods):
         # one block [R, RY, Rf, U, Uf, 1] serves naive, labeled, ppi and ppi++ (see `_blocks`)
-        blocks.append(P.ppi_components(rows.y, rows.score, rows.labeled, rows=True))
+        blocks.append(None if fast else P.ppi_components(rows.y, rows.score, rows.labeled, rows=True))
     else:
         if "naive" in methods:
             blocks.append(P.mean_components(rows.score, rows=True))
@@ -140,6 +141,11 @@ def judge_partition(cols: JudgeColumns, methods: tuple, n_folds: int, plan: Cali
                                               rows.prob, rows=True))
     present = np.bincount(rows.groups[0], minlength=rows.groups[1].shape[0]) > 0
     order = rows.groups[1][present].tolist()
+    if blocks and blocks[0] is None:
+        # only the [R, RY, Rf, U, Uf, 1] block: its sums by bincounts, without forming it
+        moments = P.ppi_group_moments(rows.y, rows.score, rows.labeled, rows.groups)
+        candidates = None if sample is None else _sample_rows(rows, *sample, n_folds)
+        return order, moments, candidates
     moments = P.partition_moments(blocks[0] if len(blocks) == 1 else np.vstack(blocks), rows.groups, rows.cluster, rows=True) if blocks else {}
     candidates = None if sample is None else _sample_rows(rows, *sample, n_folds)
     return order, moments, candidates
