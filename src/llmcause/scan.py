@@ -81,10 +81,20 @@ class ParquetDataset:
     def count_rows(self) -> int:
         return int(sum(f.count_rows() for f in self._ds.get_fragments()))
 
-    def batches(self, columns: Sequence[str], batch_rows: int = DEFAULT_BATCH_ROWS, filter=None) -> Iterator[Batch]:
-        """Batches of the given columns, file by file, in file order, with no read-ahead."""
+    def batches(self, columns: Sequence[str], batch_rows: int = DEFAULT_BATCH_ROWS, filter=None,
+                dictionary: Sequence[str] = ()) -> Iterator[Batch]:
+        """Batches of the given columns, file by file, in file order, with no read-ahead. Columns named in
+        ``dictionary`` (labels: few distinct values) come as Arrow dictionary arrays straight from Parquet's
+        dictionary pages, so `labels` need not hash every value."""
         cols = list(dict.fromkeys(columns))
-        for frag in self._ds.get_fragments():
+        ds = self._ds
+        wanted = frozenset(c for c in dictionary if c in cols and _is_text(self.schema.field(c).type))
+        if wanted:
+            import pyarrow.dataset as pds
+
+            fmt = pds.ParquetFileFormat(read_options=pds.ParquetReadOptions(dictionary_columns=set(wanted)))
+            ds = pds.dataset(self.files, format=fmt)
+        for frag in ds.get_fragments():
             start = 0
             try:
                 it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0,
@@ -98,6 +108,12 @@ class ParquetDataset:
                 raise
             except Exception as exc:
                 raise DataError(f"{frag.path}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
+
+
+def _is_text(t) -> bool:
+    import pyarrow.types as pt
+
+    return pt.is_string(t) or pt.is_large_string(t) or pt.is_binary(t) or pt.is_large_binary(t)
 
 
 def _resolve(path: str) -> list[str]:
@@ -125,17 +141,18 @@ def _resolve(path: str) -> list[str]:
 def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable[[Batch], object],
                    consume: Callable[[object], None], *, engine: str = "local", address: str | None = None,
                    batch_rows: int = DEFAULT_BATCH_ROWS, progress: Callable[[int], None] | None = None,
-                   filter=None) -> None:
+                   filter=None, dictionary: Sequence[str] = ()) -> None:
     """``fn`` applied to every batch of the dataset; ``consume`` gets each result, in file and row order, as
     it arrives (so that results are merged, not piled up).
 
-    ``engine="local"``: in this process, one batch in memory at a time.
+    ``engine="local"``: in this process, one batch in memory at a time (``dictionary``: label columns read
+    as dictionary arrays; see `ParquetDataset.batches`).
     ``engine="ray"``: as Ray Data tasks on the cluster at ``address`` (a local
     one is started when none is given and none is running); ``fn`` must be
     picklable (a top-level function or a `functools.partial` of one).
     """
     if engine == "local":
-        for batch in dataset.batches(columns, batch_rows, filter=filter):
+        for batch in dataset.batches(columns, batch_rows, filter=filter, dictionary=dictionary):
             consume(fn(batch))
             if progress is not None:
                 progress(batch.n)
@@ -252,12 +269,30 @@ def labels(batch: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
     """The column as (codes, keys): keys are its distinct values as strings in order of first appearance and
     keys[codes] is the column (dictionary encoding in Arrow: no per-row Python strings). A missing value names
     file, column and row."""
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.types as pt
 
     arr = batch.columns[col]
     if arr.null_count:
         i = int(np.flatnonzero(np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))[0])
         raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: value is missing")
+    if pt.is_dictionary(arr.type) and isinstance(arr, pa.DictionaryArray):
+        # read as a dictionary: keep the values present, once each (a dictionary may hold unused ones)
+        codes = np.asarray(arr.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        values = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False)).astype(str).astype(object)
+        present = np.flatnonzero(np.bincount(codes, minlength=values.shape[0]))
+        if present.shape[0] <= 64:  # few labels: first appearances by a comparison each, no sort
+            first = np.array([int(np.argmax(codes == c)) for c in present.tolist()], dtype=np.int64)
+        else:
+            present, first = np.unique(codes, return_index=True)
+        order = present[np.argsort(first, kind="stable")]
+        keys = values[order]
+        if len(set(keys.tolist())) == keys.shape[0]:
+            remap = np.zeros(values.shape[0], dtype=np.int64)
+            remap[order] = np.arange(order.shape[0])
+            return remap[codes], keys
+        arr = arr.dictionary_decode()  # a value listed twice in the dictionary: encode it afresh
     enc = pc.dictionary_encode(arr)
     if hasattr(enc, "combine_chunks"):
         enc = enc.combine_chunks()

@@ -359,7 +359,7 @@ def style_control_streamed(path, *, model_a: str, model_b: str, winner: str, tex
     if weights not in ("none", "inverse-pair"):
         raise ValueError(f"unknown weights {weights!r}; use none or inverse-pair")
     run = functools.partial(run_partitions, ds, spec.columns, engine=engine, address=address, batch_rows=batch_rows,
-                            progress=progress)
+                            progress=progress, dictionary=[c for c in (model_a, model_b, winner, cluster) if c])
     census = Census()
     run(functools.partial(census_partition, spec), census.add)
     warnings = []

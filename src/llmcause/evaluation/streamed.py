@@ -229,7 +229,8 @@ def judge_means_streamed(path, *, judge: str, label: str, group: str | None = No
     ds.require(list(named.values()), option={v: k for k, v in named.items()})
     if len(set(named.values())) < len(named):
         raise DataError("--judge, --label, --group, --cluster and --label-prob must name different columns")
-    run = functools.partial(run_partitions, ds, cols.names, engine=engine, address=address, batch_rows=batch_rows)
+    run = functools.partial(run_partitions, ds, cols.names, engine=engine, address=address, batch_rows=batch_rows,
+                            dictionary=[c for c in (group, cluster) if c])
     train_groups = None if calibrate_on is None else tuple(map(str, calibrate_on))
     exact = tuple(m for m in methods if m != "calibrated")
     sample = (seed, train_groups, sample_rows) if "calibrated" in methods else None

@@ -132,10 +132,17 @@ class RoutingPlan:
     source: str
 
 
+def _plain(arr):
+    """A label column read as an Arrow dictionary, decoded (pandas and the pipeline see plain values)."""
+    import pyarrow.types as pt
+
+    return arr.dictionary_decode() if pt.is_dictionary(arr.type) else arr
+
+
 def _frame(batch: Batch, names: Sequence[str]) -> pd.DataFrame:
     import pyarrow as pa
 
-    return pa.table({c: batch.columns[c] for c in names}).to_pandas()
+    return pa.table({c: _plain(batch.columns[c]) for c in names}).to_pandas()
 
 
 def _unit_hash(cols: LogColumns, batch: Batch, key: str, action_codes, reward) -> np.ndarray:
@@ -144,8 +151,9 @@ def _unit_hash(cols: LogColumns, batch: Batch, key: str, action_codes, reward) -
     return hash_rows(key, action_codes, reward)
 
 
-def sample_partition(cols: LogColumns, seed: int, k: int, batch: Batch):
-    """Models seen in this batch and its rows with the k smallest sample hashes (as a DataFrame)."""
+def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch: Batch):
+    """Models seen in this batch, its rows with the k smallest sample hashes at most ``threshold`` (as a
+    DataFrame), and how many of its rows have a hash at most ``threshold``."""
     acodes = labels(batch, cols.action)
     y = numeric(batch, cols.reward)
     if cols.propensity is not None:  # checked here, where file and row are known, before the sample is read
@@ -153,13 +161,15 @@ def sample_partition(cols: LogColumns, seed: int, k: int, batch: Batch):
     if cols.cost is not None:
         numeric(batch, cols.cost, lower=0.0, what="a cost")
     h = _unit_hash(cols, batch, _SAMPLE_KEY.format(seed=seed), acodes, y)
-    keep = np.flatnonzero(h <= np.partition(h, k - 1)[k - 1]) if h.shape[0] > k else np.arange(h.shape[0])
+    under = np.flatnonzero(h <= np.uint64(threshold))  # a cut that the whole log's k-th hash lies below
+    hu = h[under]
+    keep = under[hu <= np.partition(hu, k - 1)[k - 1]] if hu.shape[0] > k else under
     import pyarrow as pa
 
     picked = pa.array(keep)
-    frame = pa.table({c: batch.columns[c].take(picked) for c in cols.names}).to_pandas()  # only the kept rows
+    frame = pa.table({c: _plain(batch.columns[c].take(picked)) for c in cols.names}).to_pandas()  # kept rows
     frame["\x00hash"] = h[keep]
-    return set(acodes[1].tolist()), frame
+    return set(acodes[1].tolist()), frame, int(under.shape[0])
 
 
 def _bottom(frame: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -187,16 +197,24 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     fold = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed), (codes, keys), y)
             % np.uint64(plan.n_folds)).astype(np.int64)
     n, K = y.shape[0], len(plan.models)
+    # rows sorted by fold once (a radix sort of small ints): each fold's models then predict a contiguous slice
+    order = np.argsort(fold.astype(np.uint8 if plan.n_folds < 256 else np.int64), kind="stable")
+    bounds = np.searchsorted(fold[order], np.arange(plan.n_folds + 1))
+    Xs = X[order]
 
     def by_fold(predictors, width=None):
-        out = np.empty((n, K) if width is None else (n, width))
-        for f in np.unique(fold):
-            rows = fold == f
+        sorted_out = np.empty((n, K) if width is None else (n, width))
+        for f in range(plan.n_folds):
+            a, b = bounds[f], bounds[f + 1]
+            if b == a:
+                continue
             if width is None:
                 for j in range(K):
-                    out[rows, j] = predictors[f][j].predict(X[rows])
+                    sorted_out[a:b, j] = predictors[f][j].predict(Xs[a:b])
             else:
-                out[rows] = predictors[f].predict(X[rows])
+                sorted_out[a:b] = predictors[f].predict(Xs[a:b])
+        out = np.empty_like(sorted_out)
+        out[order] = sorted_out
         return out
 
     q = by_fold(plan.q_quality)
@@ -219,18 +237,36 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     log = RoutingLog(models=list(plan.models), action=a, reward=y, propensity=p, cost=cost, prices=plan.prices,
                      X=X, pipeline=plan.pipeline, frame=frame, source=batch.file,
                      columns={"action": cols.action}, cluster=None)
-    blocks, extra = [], {}
+    # Per (policy, estimand) the 8 + 4 components of `P.ope_components(u, w, direct, q_a)` and
+    # `P.weighted_mean_components(u, 1, agree)`. Several coincide (the constant 1 four times; with no clip
+    # and no switch, w̃U = wU and the switch term is m̂), so only the distinct rows are formed and summed,
+    # and `Moments.transform` copies their sums into the 12 slots each block's finish expects (exactly).
+    distinct = [np.ones(n)]
+    slots: list[int] = []
+    arange = np.arange(n)
+    extra = {}
     for spec in plan.policies:
         pi = _policy_matrix(spec, log, batch, index)
-        agree = pi[np.arange(n), a]
+        agree = pi[arange, a]
         w = agree / p
         extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), pi.sum(axis=0), float(w.max()))
+        at = len(distinct)
+        distinct.append(w)
+        distinct.append(agree)
         for estimand, (u, qm) in outcomes.items():
             direct = np.einsum("ij,ij->i", pi, qm)
-            blocks += P.ope_components(u, w, direct, qm[np.arange(n), a], rows="list")
-            blocks += P.weighted_mean_components(u, np.ones(n, dtype=bool), agree, rows="list")
+            wr = w * (u - qm[arange, a])
+            j = len(distinct)
+            distinct += [w * u, direct, direct + wr, wr, agree * u]
+            # ope: [1, w̃U, w, wU, m̂, m̂ + w̃(U − q̂ₐ), w(U − q̂ₐ), switch = m̂]; naive: [R = 1, Rw, Rwy, 1]
+            slots += [0, j, at, j, j + 1, j + 2, j + 3, j + 1, 0, at + 1, j + 4, 0]
+    zt = np.empty((len(distinct), n))
+    for i, row in enumerate(distinct):
+        zt[i] = row
+    T = np.zeros((len(distinct), len(slots)))
+    T[slots, np.arange(len(slots))] = 1.0
     cluster = labels(batch, cols.cluster) if cols.cluster else None
-    return P.partition_moments(np.vstack(blocks), None, cluster, rows=True)[None], extra, n  # one copy
+    return P.partition_moments(zt, None, cluster, rows=True)[None].transform(T), extra, n
 
 
 def _policy_matrix(spec, log: RoutingLog, batch: Batch, index: dict) -> np.ndarray:
@@ -294,17 +330,32 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     if not feats and text is None and propensity is None:
         raise DataError("without --propensity the logging propensities must be estimated from --features or "
                         "--text; give one of them")
-    run = functools.partial(run_partitions, ds, cols.names, engine=engine, address=address, batch_rows=batch_rows)
-    seen: set = set()
-    sample = [None]
+    run = functools.partial(run_partitions, ds, cols.names, engine=engine, address=address, batch_rows=batch_rows,
+                            dictionary=[c for c in (action, cluster, *pol_cols) if c])
+    # The sample is the rows with the sample_rows smallest hashes. Hashes are uniform, so with N rows in the
+    # log (Parquet footers) the k-th smallest lies below a cut a little above k/N of the range; rows above the
+    # cut are never taken out of Arrow. If fewer than k rows fall below it (rare), the pass is run again
+    # without the cut, so the sample is always exactly the k smallest, however the log is split.
+    n_log = ds.count_rows()
+    top = np.iinfo(np.uint64).max
+    share = (1.25 * sample_rows + 20 * np.sqrt(sample_rows) + 100) / max(n_log, 1)
+    threshold = top if share >= 1 else int(share * float(top))
+    while True:
+        seen: set = set()
+        sample = [None]
+        under = [0]
 
-    def take(part):
-        models, frame = part
-        seen.update(models)
-        merged = frame if sample[0] is None else pd.concat([sample[0], frame], ignore_index=True)
-        sample[0] = _bottom(merged, sample_rows)
+        def take(part):
+            models, frame, n_under = part
+            seen.update(models)
+            under[0] += n_under
+            merged = frame if sample[0] is None else pd.concat([sample[0], frame], ignore_index=True)
+            sample[0] = _bottom(merged, sample_rows)
 
-    run(functools.partial(sample_partition, cols, seed, sample_rows), take, progress=progress)
+        run(functools.partial(sample_partition, cols, seed, sample_rows, threshold), take, progress=progress)
+        if threshold == top or under[0] >= sample_rows:
+            break
+        threshold = top
     if sample[0] is None:
         raise DataError(f"{ds.label}: the dataset has no rows")
     plan = _plan(ds.label, cols, sorted(seen), sample[0], costs, n_folds, seed, learner, specs, lam)
