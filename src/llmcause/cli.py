@@ -149,7 +149,7 @@ def ate_command(
     # the steps: each cross-fitted model fit, and each refuter's refit (its model fits, or the refit itself)
     steps = fits + (len(REFUTERS) * max(fits, 1) if refute else 0)
     shown = steps > 0 and progress_enabled(json_out)
-    what = f"{fits} cross-fitted model fits" + (f", {len(REFUTERS)} refuters refitting" if refute else "")
+    what = f"{fits} model fits" + (f", {len(REFUTERS)} refuters" if refute else "")
     with data_errors(src), progress(steps or None, f"ate: {what}", enabled=shown) as advance:
         naive = difference_in_means(y, a, cluster=clusters, level=level)
         if method == Method.dim:

@@ -211,7 +211,7 @@ def style_command(
 
     dml = length_effect and "length" in prepared.style.names
     steps = 1 + (2 * folds if dml else 0)  # the Bradley-Terry fits, then each cross-fitted DML nuisance fit
-    what = "style-controlled Bradley-Terry" + (f", {2 * folds} length-effect model fits" if dml else "")
+    what = "style: Bradley-Terry" + (f", {2 * folds} length fits" if dml else "")
     with data_errors(src), progress(steps, what, enabled=progress_enabled(json_out)) as advance:
         study = style_control_battles(prepared, weights=weights.value, penalty=penalty, level=level)
         advance(1)

@@ -215,8 +215,7 @@ def _study_bar(folds: int, what: str, as_json: bool):
     from ..progress import progress, progress_enabled
     from .learn import study_steps
 
-    return progress(study_steps(folds), f"{what} (cross-fitted nuisances, {folds} folds, final router)",
-                    enabled=progress_enabled(as_json))
+    return progress(study_steps(folds), what, enabled=progress_enabled(as_json))
 
 
 @app.command("learn")
@@ -282,7 +281,7 @@ def frontier_command(
                 raise DataError(f"--budgets: {b!r} is not a number") from None
     else:
         grid = default_budgets(log, points)
-    with data_errors(log.source), _study_bar(folds, f"learning routers for {len(grid)} budgets", json_out) as advance:
+    with data_errors(log.source), _study_bar(folds, f"routers for {len(grid)} budgets", json_out) as advance:
         study = study_router(log, grid, baseline=baseline, n_folds=folds, seed=seed, learner=learner, level=level,
                              progress=advance)
     sections = []
