@@ -6,7 +6,11 @@ from llmcause.agents.tour import tour_rows
 
 
 def test_agents_tour_rows():
-    rows = tour_rows(quick=True, seed=0)
+    steps = []
+    rows = tour_rows(quick=True, seed=0, progress=steps.append)
+    from llmcause.agents.tour import tour_steps
+
+    assert len(steps) == tour_steps(quick=True)  # the tour's bar reaches its total
     assert len(rows) == 4 and all(r.stage == "agents" for r in rows)
     attribution = rows[0]
     assert attribution.causal.estimate >= 0.9 and attribution.naive_value < 0.5

@@ -196,7 +196,11 @@ def test_tour_rows_cover_the_truth():
 
     from scipy.stats import binom
 
-    rows = tour_rows(quick=True, seed=0)
+    steps = []
+    rows = tour_rows(quick=True, seed=0, progress=steps.append)
+    from llmcause.alignment.tour import tour_steps
+
+    assert len(steps) == tour_steps(quick=True)  # the tour's bar reaches its total
     assert len(rows) == 7 and all(r.stage == "alignment" and r.truth is not None for r in rows)
     fair = [r for r in rows if not r.broken_assumption]
     # 95% intervals: at seed 0, no more misses than a 99% binomial bound allows (1 of 6). Each

@@ -6,7 +6,11 @@ from llmcause.evaluation.tour import tour_rows
 
 
 def test_tour_rows_quick():
-    rows = tour_rows(quick=True, seed=0)
+    steps = []
+    rows = tour_rows(quick=True, seed=0, progress=steps.append)
+    from llmcause.evaluation.tour import tour_steps
+
+    assert len(steps) == tour_steps(quick=True)  # the tour's bar reaches its total
     assert all(r.stage == "evaluation" for r in rows)
     world = [r for r in rows if r.question.startswith("How good is model")]
     assert len(world) == 4

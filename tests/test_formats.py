@@ -1,9 +1,11 @@
-"""Readers for evaluation tools' files: inspect-ai logs, MT-Bench judgments, Stata, labels joined by id."""
+"""Readers for evaluation tools' files: inspect-ai logs, lm-evaluation-harness samples, MT-Bench judgments,
+Stata, labels joined by id."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,102 @@ def test_broken_inspect_logs_exit_2(capsys, inspect_log, tmp_path):
     fake.write_text('{"version": 2, "eval": {"task": "t"}, "status": "started", "samples": "nonsense"}')
     code, _, err = _run(capsys, ["evaluation", "judge", fake, "--judge", "score", "--label", "x"])
     assert code == 2 and str(fake) in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- lm-evaluation-harness
+
+# Written by lm-evaluation-harness 0.4.13 itself (tests/data/lm_eval/make_samples.py): two canned models,
+# a generate_until task under two filters and a multiple-choice task with acc and acc_norm.
+LM_EVAL = ROOT / "tests" / "data" / "lm_eval" / "out"
+
+
+def _lm_eval_results(model: str) -> dict:
+    return json.loads(next((LM_EVAL / model).glob("results_*.json")).read_text())
+
+
+def test_lm_eval_samples_read_one_row_per_sample_metric_and_filter():
+    arith = next((LM_EVAL / "canned-strong").glob("samples_tiny_arith_*.jsonl"))
+    assert detect_format(str(arith)) == "lm-eval" and detect_format(str(LM_EVAL)) == "lm-eval"
+    df = read_any(str(arith))
+    assert len(df) == 8 * 2 and set(df["filter"]) == {"strict-match", "flexible-extract"}
+    assert set(df["model"]) == {"canned-strong"} and set(df["task"]) == {"tiny_arith"}
+    assert sorted(set(df["sample_id"])) == list(range(8)) and set(df["doc.id"]) == {f"arith-{i}" for i in range(8)}
+    every = read_any(str(LM_EVAL))  # a directory of two models' runs
+    assert set(every["model"]) == {"canned-strong", "canned-weak"}
+    # the per-sample scores average to the harness's own results, for every model, task, metric and filter
+    for model in ("canned-strong", "canned-weak"):
+        results = _lm_eval_results(model)["results"]
+        for (task, scorer), rows in every[every["model"] == model].groupby(["task", "scorer"]):
+            assert rows["score"].mean() == pytest.approx(results[task][scorer], rel=1e-12)
+            assert len(rows) == results[task]["sample_len"]
+
+
+def test_lm_eval_directory_runs_through_judge_with_labels(capsys, tmp_path):
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"doc.id": [f"cap-{i}" for i in range(6)], "human": [1, 1, 0, 1, 1, 0]}).to_csv(labels, index=False)
+    argv = ["evaluation", "judge", LM_EVAL, "--judge", "score", "--label", "human", "--labels", labels,
+            "--on", "doc.id", "--group", "model", "--method", "labeled", "--json"]
+    code, out, err = _run(capsys, argv)
+    assert code == 2 and out == "" and "4 task and scorer pairs" in err and "--scorer" in err  # never mixed
+    code, out, err = _run(capsys, [*argv, "--scorer", "acc,none"])
+    assert code == 0, err
+    doc = json.loads(out)
+    for model in ("canned-strong", "canned-weak"):
+        naive = next(e for e in doc["estimates"] if e["name"] == model and e["method"] == "naive")
+        harness = _lm_eval_results(model)["results"]["tiny_capitals"]
+        assert naive["estimate"] == pytest.approx(harness["acc,none"], rel=1e-12)
+        # the harness's stderr divides by n - 1, the plug-in standard error by n
+        assert naive["se"] * np.sqrt(6 / 5) == pytest.approx(harness["acc_stderr,none"], rel=1e-9)
+        labeled = next(e for e in doc["estimates"] if e["name"] == model and e["method"] == "labeled")
+        assert labeled["estimate"] == pytest.approx(4 / 6)  # every row labelled: the label mean
+    arith = tmp_path / "arith_labels.csv"
+    pd.DataFrame({"doc.id": [f"arith-{i}" for i in range(8)], "human": [1, 0] * 4}).to_csv(arith, index=False)
+    glob_arg = str(LM_EVAL / "*" / "samples_tiny_arith_*.jsonl")
+    code, out, err = _run(capsys, ["evaluation", "judge", glob_arg, "--judge", "score", "--label", "human",
+                                   "--labels", arith, "--on", "doc.id", "--method", "naive", "--group", "model",
+                                   "--scorer", "exact_match,strict-match", "--json"])
+    assert code == 0, err
+    means = {e["name"]: e["estimate"] for e in json.loads(out)["estimates"]}
+    assert means == pytest.approx({m: _lm_eval_results(m)["results"]["tiny_arith"]["exact_match,strict-match"]
+                                   for m in ("canned-strong", "canned-weak")})
+
+
+def test_lm_eval_model_name_from_results_args_or_folder(tmp_path):
+    src = next((LM_EVAL / "canned-weak").glob("samples_tiny_capitals_*.jsonl"))
+    alone = tmp_path / "my-model"
+    alone.mkdir()
+    shutil.copy(src, alone / src.name)
+    assert set(read_any(str(alone / src.name))["model"]) == {"my-model"}  # no results file: the folder names it
+    results = _lm_eval_results("canned-weak")
+    del results["model_name"]  # as older harness versions wrote it: the name is in config.model_args
+    (alone / src.name.replace("samples_tiny_capitals_", "results_").replace(".jsonl", ".json")).write_text(
+        json.dumps(results))
+    assert set(read_any(str(alone / src.name))["model"]) == {"canned-weak"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda lines: lines[:2] + ['{"doc_id": 2, "doc": {\n'] + lines[3:], "line 3: not valid JSON"),
+    (lambda lines: lines[:4] + [json.dumps({k: v for k, v in json.loads(lines[4]).items() if k != "doc_id"}) + "\n"]
+     + lines[5:], "line 5: key 'doc_id' is missing"),
+    (lambda lines: lines[:1] + [json.dumps({**json.loads(lines[1]), "acc": "high"}) + "\n"] + lines[2:],
+     "line 2, key 'acc': 'high' is not a number"),
+    (lambda lines: lines[:3] + [json.dumps({k: v for k, v in json.loads(lines[3]).items() if k != "acc_norm"})
+                                + "\n"] + lines[4:], "line 4: key 'acc_norm' is missing"),
+])
+def test_broken_lm_eval_samples_exit_2(capsys, tmp_path, edit, message):
+    src = next((LM_EVAL / "canned-weak").glob("samples_tiny_capitals_*.jsonl"))
+    broken = tmp_path / src.name
+    broken.write_text("".join(edit(src.read_text().splitlines(keepends=True))))
+    code, out, err = _run(capsys, ["evaluation", "judge", broken, "--format", "lm-eval", "--judge", "score",
+                                   "--label", "doc.label", "--method", "naive", "--group", "scorer"])
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith(f"error: {broken}: {message}") and len(err.strip().splitlines()) == 1
+
+
+def test_lm_eval_empty_directory_exit_2(capsys, tmp_path):
+    code, _, err = _run(capsys, ["evaluation", "judge", tmp_path, "--format", "lm-eval", "--judge", "score",
+                                 "--label", "x"])
+    assert code == 2 and "no lm-evaluation-harness samples files" in err
 
 
 # --------------------------------------------------------------------------- MT-Bench

@@ -73,11 +73,15 @@ def test_recommend_with_verification(swarm_store, capsys, tmp_path):
         assert s.counts()["done"] == n_runs
 
 
-def test_recommend_without_verification_says_so(swarm_store, capsys):
+def test_recommend_without_verification_says_so(swarm_store, capsys, tmp_path):
     _, _, store = swarm_store
-    assert run(["pretraining", "recommend", str(store), "--law", "loglinear", "--candidates", "1000"]) == 0
+    report = tmp_path / "rec.html"
+    assert run(["pretraining", "recommend", str(store), "--law", "loglinear", "--candidates", "1000",
+                "--report", str(report)]) == 0
     captured = capsys.readouterr()
     assert "mixture weights" in captured.out and "not verified" in captured.err
+    lines = [line for line in captured.out.splitlines() if line.strip()]
+    assert lines[-1] == f"report written to {report}" and lines[0].strip() != lines[-1]  # the tables, then the path
 
 
 def test_observational_effects_from_a_table_of_past_runs(tmp_path, capsys):

@@ -8,7 +8,11 @@ from llmcause.tour import available_stages
 
 def test_quick_tour_rows():
     assert "pretraining" in available_stages()
-    rows = tour_rows(quick=True, seed=0)
+    steps = []
+    rows = tour_rows(quick=True, seed=0, progress=steps.append)
+    from llmcause.pretraining.tour import tour_steps
+
+    assert len(steps) == tour_steps(quick=True)  # the tour's bar reaches its total
     by_name = {r.causal.name: r for r in rows}
     own = by_name["code:code"].causal
     assert own.estimand == "replacement" and own.ci_high < 0  # adding code lowers held-out code loss

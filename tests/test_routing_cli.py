@@ -200,7 +200,11 @@ def test_missing_column_and_learn_with_impossible_budget(tmp_path, capsys, small
 def test_tour_rows():
     from llmcause.routing.tour import tour_rows
 
-    rows = tour_rows(quick=True, seed=0)
+    steps = []
+    rows = tour_rows(quick=True, seed=0, progress=steps.append)
+    from llmcause.routing.tour import tour_steps
+
+    assert len(steps) == tour_steps(quick=True)  # the tour's bar reaches its total
     assert len(rows) == 2 and all(r.stage == "routing" for r in rows)
     always, router = rows
     assert always.covered and abs(always.naive_value - always.truth) > 0.05

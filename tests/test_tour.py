@@ -39,6 +39,8 @@ def test_tour_table_and_report(capsys, tmp_path):
     out, _ = capsys.readouterr()
     assert code == 0 and "llmcause tour" in out and "engine" in out
     assert "covered" in report.read_text()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert out.count("┏") == 1 and lines[-1] == f"report written to {report}"  # one table, then the path
 
 
 def test_tour_estimates_keep_stage_warnings():

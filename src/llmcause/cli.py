@@ -143,15 +143,20 @@ def ate_command(
             raise DataError(f"{src}: column {cluster!r} has {len(set(clusters))} clusters, fewer than --folds {folds}")
     from .progress import counting_fits, progress, progress_enabled
 
+    from .core.refute import REFUTERS
+
     fits = {Method.aipw: 3 * folds, Method.ipw: folds}.get(method, 0)  # per fold: two outcome fits, one propensity
-    with data_errors(src), progress(fits or None, f"ate: {fits} cross-fitted model fits",
-                                    enabled=fits > 0 and progress_enabled(json_out)) as advance:
+    # the steps: each cross-fitted model fit, and each refuter's refit (its model fits, or the refit itself)
+    steps = fits + (len(REFUTERS) * max(fits, 1) if refute else 0)
+    shown = steps > 0 and progress_enabled(json_out)
+    what = f"{fits} model fits" + (f", {len(REFUTERS)} refuters" if refute else "")
+    with data_errors(src), progress(steps or None, f"ate: {what}", enabled=shown) as advance:
         naive = difference_in_means(y, a, cluster=clusters, level=level)
         if method == Method.dim:
             estimates = [naive]
         else:
             outcome_model, propensity_model = _learners(learner, y)
-            if fits and progress_enabled(json_out):
+            if fits and shown:
                 outcome_model, propensity_model = counting_fits(outcome_model, advance), \
                     counting_fits(propensity_model, advance)
             if method == Method.aipw:
@@ -169,11 +174,14 @@ def ate_command(
             from .core.refute import refute as run_refuters
 
             def refit(y_, a_, X_, cluster_, seed_):
-                if method == Method.dim:
-                    return difference_in_means(y_, a_, cluster=cluster_, level=level)
-                if method == Method.ra:
-                    return regression_adjustment(y_, a_, X_, estimand=estimand.value, cluster=cluster_, level=level)
+                if method in (Method.dim, Method.ra):
+                    est_ = difference_in_means(y_, a_, cluster=cluster_, level=level) if method == Method.dim else \
+                        regression_adjustment(y_, a_, X_, estimand=estimand.value, cluster=cluster_, level=level)
+                    advance(1)
+                    return est_
                 out_m, ps_m = _learners(learner, y_)
+                if shown:
+                    out_m, ps_m = counting_fits(out_m, advance), counting_fits(ps_m, advance)
                 if method == Method.ipw:
                     return ipw(y_, a_, X_, estimand=estimand.value, propensity_model=ps_m, n_folds=folds,
                                cluster=cluster_, clip=clip, seed=seed_, level=level)
@@ -246,15 +254,12 @@ def tour_command(
 ) -> None:
     """Run the showcase of every stage on built-in worlds with known truth."""
     from .progress import progress, progress_enabled
-    from .tour import available_stages, rich_tour_table, run_tour, tour_estimates
+    from .tour import available_stages, rich_tour_table, run_tour, tour_estimates, tour_steps
 
     check_output_path(report, "--report")
     stages = ["engine", *available_stages()]
-    with progress(len(stages), "tour", enabled=progress_enabled(json_out)) as advance:
-        rows = []
-        for stage in stages:
-            rows.extend(run_tour(quick=quick, seed=seed, stages=[stage]))
-            advance(1)
+    with progress(tour_steps(quick, stages), "tour", enabled=progress_enabled(json_out)) as advance:
+        rows = run_tour(quick=quick, seed=seed, stages=stages, progress=advance)
     table = tour_estimates(rows)
     truth = {f"{r.causal.name} ({r.causal.method})": r.truth for r in rows if r.truth is not None}
     if json_out:

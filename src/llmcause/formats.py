@@ -14,6 +14,13 @@ never by guessing from values:
   pairwise (``question_id, model_1, model_2, g1_winner, g2_winner, judge,
   turn``) gives one row per comparison with ``winner`` in model_1 / model_2 /
   tie and ``consistent`` (both orders agree).
+- ``lm-eval``: lm-evaluation-harness per-sample outputs (``samples_<task>_<date>.jsonl``,
+  written with ``--log_samples``; a file, or a directory or glob of them). One row per
+  sample, metric and filter: model, task, sample_id (the harness's ``doc_id``), filter,
+  metric, scorer (the harness's own ``metric,filter`` key), score, target, response, and the
+  document's scalar fields as ``doc.<name>``. The model is named by the ``results_<date>.json``
+  written beside the samples (its ``model_name``, else ``config.model_args``), else by the
+  samples' folder (the harness names it after the model).
 - ``stata``: Stata ``.dta`` files (pandas' reader).
 - ``table``: CSV, TSV, JSON Lines, JSON or Parquet (`io.read_table`).
 
@@ -22,7 +29,10 @@ never by guessing from values:
 
 from __future__ import annotations
 
+import glob
 import json
+import math
+import re
 from pathlib import Path
 
 from ._lazy import lazy_module
@@ -31,7 +41,8 @@ from .io import SOURCE_ATTR, DataError, read_table, require_columns
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
 
-FORMATS = ("auto", "table", "inspect", "mt-bench", "stata")
+FORMAT_ATTR = "llmcause_format"  # which reader made a frame (its rows are one score per scorer)
+FORMATS = ("auto", "table", "inspect", "mt-bench", "lm-eval", "stata")
 _MT_SINGLE = {"question_id", "model", "judge", "score", "turn"}
 _MT_PAIR = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn"}
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
@@ -46,14 +57,21 @@ def read_any(path: str, fmt: str = "auto"):
         return read_inspect_log(path)
     if kind == "mt-bench":
         return read_mt_bench(path)
+    if kind == "lm-eval":
+        return read_lm_eval(path)
     if kind == "stata":
         return read_stata(path)
     return read_table(path)
 
 
 def detect_format(path: str) -> str:
-    """The format a file's structure shows: its suffix, or the keys of its first JSON record."""
+    """The format a file's structure shows: its suffix, or the keys of its first JSON record.
+
+    A directory or glob is ``lm-eval`` when it holds lm-evaluation-harness samples files, else ``table``.
+    """
     p = Path(path)
+    if p.is_dir() or any(ch in str(path) for ch in "*?["):
+        return "lm-eval" if _lm_eval_files(str(path)) else "table"
     suffix = p.suffix.lower()
     if suffix == ".eval":
         return "inspect"
@@ -66,6 +84,8 @@ def detect_format(path: str) -> str:
                 return "inspect"
             if _MT_SINGLE <= set(head) or _MT_PAIR <= set(head):
                 return "mt-bench"
+            if _LM_EVAL_KEYS <= set(head):
+                return "lm-eval"
     return "table"
 
 
@@ -112,6 +132,7 @@ def read_inspect_log(path: str):
         raise DataError(f"{path}: the log holds no scored samples (status {status})")
     df = pd.DataFrame(rows)
     df.attrs[SOURCE_ATTR] = str(path)
+    df.attrs[FORMAT_ATTR] = "inspect"
     return df
 
 
@@ -164,6 +185,138 @@ def read_mt_bench(path: str):
     return out
 
 
+# --------------------------------------------------------------------------- lm-evaluation-harness
+
+_LM_EVAL_KEYS = {"doc_id", "doc", "arguments", "resps", "filtered_resps"}
+# keys every samples record carries besides the metric values (older harness versions lack metrics/filter)
+_LM_EVAL_FIXED = _LM_EVAL_KEYS | {"target", "filter", "metrics", "doc_hash", "prompt_hash", "target_hash"}
+_LM_EVAL_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d.-]+)\.jsonl$")
+
+
+def _lm_eval_files(path: str) -> list[str]:
+    """The lm-evaluation-harness samples files a directory (searched recursively) or a glob names."""
+    if Path(path).is_dir():
+        found = sorted(str(f) for f in Path(path).rglob("samples_*.jsonl"))
+    else:
+        found = sorted(f for f in glob.glob(path, recursive=True) if Path(f).is_file())
+    return [f for f in found if isinstance(head := _first_json(Path(f)), dict) and _LM_EVAL_KEYS <= set(head)]
+
+
+def read_lm_eval(path: str):
+    """lm-evaluation-harness samples (a file, or a directory or glob of them) as one row per sample, metric, filter.
+
+    The scores are the harness's per-sample metric values (``acc``, ``exact_match``, ...), as the
+    harness averages them into its results; a metric the harness computes only over the whole corpus
+    (its per-sample value is not a number, e.g. BLEU's reference/prediction pair) is refused.
+    """
+    src = str(path)
+    if Path(src).is_dir() or any(ch in src for ch in "*?["):
+        files = _lm_eval_files(src)
+        if not files:
+            raise DataError(f"{src}: holds no lm-evaluation-harness samples files (samples_<task>_<date>.jsonl)")
+    elif not Path(src).is_file():
+        raise DataError(f"{src}: no such file")
+    else:
+        files = [src]
+    rows = []
+    for f in files:
+        rows.extend(_lm_eval_rows(f))
+    df = pd.DataFrame(rows)
+    df.attrs[SOURCE_ATTR] = src
+    df.attrs[FORMAT_ATTR] = "lm-eval"
+    return df
+
+
+def _lm_eval_rows(path: str) -> list[dict]:
+    p = Path(path)
+    match = _LM_EVAL_NAME.match(p.name)
+    task = match["task"] if match else p.stem
+    model = _lm_eval_model(p, match["date"] if match else None)
+    rows = []
+    try:
+        with open(p, encoding="utf-8") as fh:
+            lines = list(fh)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: could not read as lm-evaluation-harness samples: {exc}") from None
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}: line {i}: not a JSON object")
+        for key in ("doc_id", "doc", "filtered_resps"):
+            if key not in rec:
+                raise DataError(f"{path}: line {i}: key {key!r} is missing (not an lm-evaluation-harness sample)")
+        if "metrics" in rec:
+            metrics = rec["metrics"]
+            if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+                raise DataError(f"{path}: line {i}: key 'metrics' is not a list of metric names")
+        else:
+            metrics = [k for k in rec if k not in _LM_EVAL_FIXED]
+        if not metrics:
+            raise DataError(f"{path}: line {i}: the sample holds no metric")
+        filt = str(rec.get("filter", "none"))
+        doc = rec["doc"] if isinstance(rec["doc"], dict) else {}
+        fields = {f"doc.{k}": v for k, v in doc.items() if isinstance(v, (str, int, float, bool)) or v is None}
+        resp = rec["filtered_resps"]
+        response = resp[0] if isinstance(resp, list) and len(resp) == 1 and isinstance(resp[0], str) else None
+        for metric in metrics:
+            if metric not in rec:
+                raise DataError(f"{path}: line {i}: key {metric!r} is missing (named in 'metrics')")
+            rows.append({"model": model, "task": task, "sample_id": rec["doc_id"], "filter": filt, "metric": metric,
+                         "scorer": f"{metric},{filt}", "score": _lm_eval_score(rec[metric], path, i, metric),
+                         "target": None if rec.get("target") is None else str(rec["target"]),
+                         "response": response, **fields})
+    if not rows:
+        raise DataError(f"{path}: the file holds no samples")
+    return rows
+
+
+def _lm_eval_score(value, path, line: int, metric: str) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    raise DataError(f"{path}: line {line}, key {metric!r}: {shown} is not a number")
+
+
+def _lm_eval_model(samples: Path, date: str | None) -> str:
+    """The model's name from the results file the harness wrote beside the samples, else the folder's name."""
+    candidates = [samples.with_name(f"results_{date}.json")] if date else []
+    candidates += sorted(samples.parent.glob("results_*.json"))
+    for results in candidates:
+        try:
+            doc = json.loads(results.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if isinstance(doc.get("model_name"), str) and doc["model_name"]:
+            return doc["model_name"]
+        config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+        name = _model_from_args(config.get("model_args"))
+        if name:
+            return name
+        if isinstance(config.get("model"), str) and config["model"]:
+            return config["model"]
+    return samples.parent.name
+
+
+def _model_from_args(args) -> str | None:
+    """The harness's own rule: the first of peft, delta, pretrained, model, path, engine in --model_args."""
+    if isinstance(args, str):
+        args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
+    if isinstance(args, dict):
+        for key in ("peft", "delta", "pretrained", "model", "path", "engine"):
+            if args.get(key):
+                return str(args[key])
+    return None
+
+
 # --------------------------------------------------------------------------- Stata
 
 
@@ -178,6 +331,39 @@ def read_stata(path: str):
     if df.shape[0] == 0:
         raise DataError(f"{path}: the table has no data rows")
     return read_table(df, name=str(path))
+
+
+# --------------------------------------------------------------------------- scorers
+
+
+def select_scorer(df, scorer: str | None, group: str | None):
+    """The rows of one scorer (``--scorer``); refuses to average several scorers' scores into one mean.
+
+    inspect-ai and lm-evaluation-harness files hold one row per sample and scorer (metric and filter);
+    a mean over rows of several scorers would mix, e.g., ``acc`` with ``acc_norm``.
+    """
+    src = str(df.attrs.get(SOURCE_ATTR, "data"))
+    if scorer is not None:
+        if "scorer" not in df.columns:
+            raise DataError(f"{src}: --scorer needs a 'scorer' column (inspect-ai logs and lm-evaluation-harness "
+                            "samples have one)")
+        known = list(dict.fromkeys(df["scorer"].astype(str)))
+        if scorer not in known:
+            raise DataError(f"{src}: column 'scorer': no row is scored by {scorer!r} (the file has "
+                            f"{', '.join(known[:8])})")
+        out = df[df["scorer"].astype(str) == scorer].reset_index(drop=True)
+        out.attrs.update(df.attrs)
+        return out
+    if df.attrs.get(FORMAT_ATTR) in ("inspect", "lm-eval") and {"task", "scorer"} <= set(df.columns):
+        series = df["task"].astype(str) + " " + df["scorer"].astype(str)
+        by = df[group] if group is not None and group in df.columns else pd.Series(0, index=df.index)
+        if (series.groupby(by, sort=False).nunique() > 1).any():
+            known = list(dict.fromkeys(series))
+            shown = ", ".join(known[:6]) + (", ..." if len(known) > 6 else "")
+            raise DataError(f"{src}: the rows hold {len(known)} task and scorer pairs ({shown}), one row per sample "
+                            "and scorer; a mean must not mix them: choose one with --scorer NAME (and a file of one "
+                            "task), or give --group scorer or --group task")
+    return df
 
 
 # --------------------------------------------------------------------------- labels

@@ -3,7 +3,9 @@
 Each row asks a question, gives the naive answer, the causal answer with its
 interval, the truth where the world knows it, and whether the interval
 covers it. A stage joins the tour by providing ``llmcause.<stage>.tour`` with
-a function ``tour_rows(quick: bool, seed: int) -> list[TourRow]``.
+a function ``tour_rows(quick: bool, seed: int) -> list[TourRow]``; one that also takes
+``progress`` (called with 1 after each unit of its work) and ships ``tour_steps(quick) -> int``
+(how many units) moves the tour's progress bar as it goes.
 """
 
 from __future__ import annotations
@@ -65,9 +67,29 @@ def available_stages() -> list[str]:
             and importlib.util.find_spec(f"llmcause.{s}.tour") is not None]
 
 
+def _reports_progress(module) -> bool:
+    import inspect
+
+    return hasattr(module, "tour_steps") and "progress" in inspect.signature(module.tour_rows).parameters
+
+
+def tour_steps(quick: bool = False, stages: Sequence[str] | None = None) -> int:
+    """How many units of work `run_tour` reports to ``progress``: the engine's one, and each stage's own."""
+    total = 0
+    for stage in ["engine", *available_stages()] if stages is None else list(stages):
+        module = None if stage == "engine" else importlib.import_module(f"llmcause.{stage}.tour")
+        total += module.tour_steps(quick) if module is not None and _reports_progress(module) else 1
+    return total
+
+
 def run_tour(quick: bool = False, seed: int = 0, stages: Sequence[str] | None = None,
-             on_stage: Callable[[str], None] | None = None) -> list[TourRow]:
-    """Run the engine showcase and every available stage's rows."""
+             on_stage: Callable[[str], None] | None = None,
+             progress: Callable[[int], None] | None = None) -> list[TourRow]:
+    """Run the engine showcase and every available stage's rows.
+
+    ``progress(1)`` is called after each of `tour_steps(quick, stages)` units of work.
+    """
+    advance = progress if progress is not None else (lambda k=1: None)
     rows: list[TourRow] = []
     wanted = ["engine", *available_stages()] if stages is None else list(stages)
     for stage in wanted:
@@ -75,9 +97,14 @@ def run_tour(quick: bool = False, seed: int = 0, stages: Sequence[str] | None = 
             on_stage(stage)
         if stage == "engine":
             rows.extend(engine_rows(quick, seed))
+            advance(1)
             continue
         module = importlib.import_module(f"llmcause.{stage}.tour")
-        rows.extend(module.tour_rows(quick=quick, seed=seed))
+        if _reports_progress(module):
+            rows.extend(module.tour_rows(quick=quick, seed=seed, progress=advance))
+        else:
+            rows.extend(module.tour_rows(quick=quick, seed=seed))
+            advance(1)
     return rows
 
 

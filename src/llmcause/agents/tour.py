@@ -12,8 +12,14 @@ from .simulate import (DECISIVE_THRESHOLD, ScriptedToolAgent, ToolUseWorld, care
                        simulate_tool_use)
 
 
-def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
+def tour_steps(quick: bool = False) -> int:
+    """The units of work `tour_rows` reports: replay attribution, mediation, the prompt's off-policy value."""
+    return 3
+
+
+def tour_rows(quick: bool = False, seed: int = 0, progress=None) -> list[TourRow]:
     """Decisive steps found vs the baselines; the search tool's direct and indirect effect; a new prompt's value."""
+    advance = progress if progress is not None else (lambda k=1: None)
     agent = ScriptedToolAgent()
     sim = simulate_tool_use(40 if quick else 150, seed=seed)
     att = attribute_failures(sim.episodes, lambda e: ToolUseWorld(), lambda e: agent, threshold=DECISIVE_THRESHOLD,
@@ -27,6 +33,7 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
                     note=f"counterfactual replay vs blaming the last step; blaming the least likely action: "
                          f"{least.estimate:.2f}; {replay.diagnostics['replays_per_episode']:.0f} replays per "
                          "failed episode")]
+    advance(1)
 
     seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=300 if quick else 2000)
     med = tool_mediation(ToolUseWorld, agent, seeds, seed=seed)
@@ -42,6 +49,7 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
     rows.append(TourRow(stage="agents", question="... and through what it returns (indirect effect)",
                         causal=med["indirect"], naive=naive_result, truth=p1 - p10,
                         note="executed nested counterfactual vs success with a search result minus without"))
+    advance(1)
 
     logs = simulate_tool_use(300 if quick else 1000, seed=seed + 1, truth=False)
     ope = sequential_ope_study(logs.episodes, careful_agent(), target_name="careful prompt", seed=seed,
@@ -51,4 +59,5 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
                         causal=ope.get("careful prompt", "dr"), naive=ope.get("careful prompt", "naive (logged mean)"),
                         truth=population_success(careful_agent()),
                         note="doubly robust (fitted Q, per-step weights) vs the logged success rate"))
+    advance(1)
     return rows

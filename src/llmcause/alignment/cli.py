@@ -226,16 +226,22 @@ def style_command(
 
         when, when_is_date = time_column(df, time)
         when = when[prepared.rows]
-    with data_errors(src):
+    from ..progress import progress, progress_enabled
+
+    dml = length_effect and "length" in prepared.style.names
+    steps = 1 + (2 * folds if dml else 0)  # the Bradley-Terry fits, then each cross-fitted DML nuisance fit
+    what = "style: Bradley-Terry" + (f", {2 * folds} length fits" if dml else "")
+    with data_errors(src), progress(steps, what, enabled=progress_enabled(json_out)) as advance:
         study = style_control_battles(prepared, weights=weights.value, penalty=penalty, level=level)
+        advance(1)
         table = study.estimates()
         lengths = None
-        if length_effect and "length" in prepared.style.names:
+        if dml:
             if prepared.n < 10 * folds:
                 raise DataError(f"{src}: only {prepared.n} battles; the length effect needs at least {10 * folds} "
                                 "(use --no-length-effect or fewer --folds)")
             lengths = length_effects(prepared, study.controlled, learner=learner.value, n_folds=folds, seed=seed,
-                                     level=level)
+                                     level=level, progress=advance)
             table = table + lengths
         hetero = None
         if by:
@@ -251,7 +257,7 @@ def style_command(
             table = table + over_time
     notes = _style_notes(prepared.tokenizer, prepared.n_ties, prepared.ties_dropped)
     table = _reader_warnings(df, table)
-    sections = style_sections(study, lengths, hetero, notes)
+    sections = style_sections(study, lengths, hetero, notes) if report is not None else []  # plots: report only
     _output(table, command="alignment style", as_json=json_out, report=report,
             title="Style-controlled model strengths", sections=sections,
             printer=lambda: _print_style_and_time(study, lengths, hetero, notes, table.warnings, over_time))

@@ -25,7 +25,7 @@ LMArena, "Does style matter?" (2024).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -119,8 +119,12 @@ def _single_thread(active: bool):
 
 
 def dml_length_effect(battles: Battles, feature: str = "length", *, learner: str | Any = "boosting",
-                      n_folds: int = 5, seed: int = 0, level: float = 0.95) -> Estimate:
-    """Cross-fitted partially linear effect of the ``feature`` gap on the vote, with content controls."""
+                      n_folds: int = 5, seed: int = 0, level: float = 0.95,
+                      progress: Callable[[int], None] | None = None) -> Estimate:
+    """Cross-fitted partially linear effect of the ``feature`` gap on the vote, with content controls.
+
+    ``progress(1)`` is called after each of the ``2 * n_folds`` nuisance fits (outcome and gap, per fold).
+    """
     names = battles.style.names
     if feature not in names:
         raise ValueError(f"no style feature {feature!r} (features: {', '.join(names)})")
@@ -136,6 +140,10 @@ def dml_length_effect(battles: Battles, feature: str = "length", *, learner: str
     X = np.column_stack(blocks)
     builtin = isinstance(learner, str)
     model = default_learner(learner, seed) if builtin else learner
+    if progress is not None:
+        from ..progress import counting_fits
+
+        model = counting_fits(model, progress)
     # The built-in learners fit small nuisance models: one OpenMP thread each avoids the heavy slowdown
     # of oversubscribed cores and gives the same result.
     with _single_thread(builtin):
@@ -152,7 +160,7 @@ def dml_length_effect(battles: Battles, feature: str = "length", *, learner: str
 
 def length_effects(battles: Battles, fit: PairwiseFit | None = None, feature: str = "length", *,
                    learner: str | Any = "boosting", n_folds: int = 5, seed: int = 0,
-                   level: float = 0.95) -> EstimateTable:
+                   level: float = 0.95, progress: Callable[[int], None] | None = None) -> EstimateTable:
     """Naive slope, style-controlled BT marginal effect (when ``fit`` is given) and the DML effect."""
     names = battles.style.names
     if feature not in names:
@@ -163,5 +171,6 @@ def length_effects(battles: Battles, fit: PairwiseFit | None = None, feature: st
     if fit is not None and fit.influence is not None:
         out.append(bt_marginal_effect(fit, battles.model_a, battles.model_b, battles.style.values, feature,
                                       level=level, rows=battles.rows))
-    out.append(dml_length_effect(battles, feature, learner=learner, n_folds=n_folds, seed=seed, level=level))
+    out.append(dml_length_effect(battles, feature, learner=learner, n_folds=n_folds, seed=seed, level=level,
+                                 progress=progress))
     return EstimateTable(out)

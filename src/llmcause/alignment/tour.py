@@ -121,15 +121,26 @@ def _rate_rows(n: int, seed: int) -> list[TourRow]:
     return rows
 
 
-def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
+def tour_steps(quick: bool = False) -> int:
+    """The units of work `tour_rows` reports through ``progress``: one per question."""
+    return 5
+
+
+def tour_rows(quick: bool = False, seed: int = 0, progress=None) -> list[TourRow]:
     """The stage's rows for `llmcause tour`."""
+    advance = progress if progress is not None else (lambda k=1: None)
     n_battles = 1200 if quick else 4000
     rows = _ranking_rows(n_battles, seed)
+    advance(1)
     rows.append(_length_row(n_battles, seed))
+    advance(1)
     rows.append(_judge_row(n_battles, seed))
+    advance(1)
     rows.append(_lc_row(400 if quick else 1500, seed))
+    advance(1)
     rows.extend(_rate_rows(200 if quick else 600, seed))
+    advance(1)
     return rows
 
 
-__all__ = ["tour_rows"]
+__all__ = ["tour_rows", "tour_steps"]

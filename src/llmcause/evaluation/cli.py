@@ -67,6 +67,7 @@ class InputFormat(str, Enum):
     table = "table"
     inspect = "inspect"
     mt_bench = "mt-bench"
+    lm_eval = "lm-eval"
     stata = "stata"
 
 
@@ -103,8 +104,13 @@ def judge_command(
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted offset, in windows.")] = 1.0,
     folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-fitting folds of the calibration.")] = 5,
     fmt: Annotated[InputFormat, typer.Option("--format", help="auto: recognised from the file (an inspect-ai "
-                   ".eval/.json log, FastChat MT-Bench judgments, a Stata .dta file, else a table); or name one. "
-                   "inspect logs give columns model, task, sample_id, epoch, scorer, score.")] = InputFormat.auto,
+                   ".eval/.json log, FastChat MT-Bench judgments, lm-evaluation-harness samples_*.jsonl files or a "
+                   "directory or glob of them, a Stata .dta file, else a table); or name one. inspect logs give "
+                   "columns model, task, sample_id, epoch, scorer, score; lm-eval samples model, task, sample_id, "
+                   "filter, metric, scorer, score.")] = InputFormat.auto,
+    scorer: Annotated[Optional[str], typer.Option("--scorer", help="Keep the rows of this scorer (inspect-ai "
+                      "and lm-eval files hold a row per sample and scorer, e.g. acc,none or "
+                      "exact_match,strict-match).")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="A second file holding the --label column, "
                       "joined to the scores by --on.")] = None,
     on: Annotated[Optional[str], typer.Option("--on", help="The id column shared by the scores and --labels.")]
@@ -146,11 +152,11 @@ def judge_command(
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
     if (labels is None) != (on is None):
         raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
-    streamed = engine is not None or is_dataset_path(data)
+    streamed = engine is not None or (is_dataset_path(data) and not _read_in_memory(data, fmt))
     if streamed:
-        if labels is not None or fmt != InputFormat.auto or categorical:
-            raise DataError("--labels, --format and --categorical are available in memory only (read a single "
-                            "file without --engine)")
+        if labels is not None or fmt != InputFormat.auto or categorical or scorer is not None:
+            raise DataError("--labels, --format, --scorer and --categorical are available in memory only (read a "
+                            "single file without --engine)")
         if cov:
             raise DataError("--covariates is available in memory only (read a single file without --engine)")
         if target is not None or time is not None:
@@ -165,9 +171,9 @@ def judge_command(
                                 level=level, seed=seed, engine=(engine or Engine.local).value, address=address,
                                 sample_rows=sample_rows, as_json=json_out)
     else:
-        from ..formats import join_labels, read_any
+        from ..formats import join_labels, read_any, select_scorer
 
-        df = read_any(data, fmt.value)
+        df = select_scorer(read_any(data, fmt.value), scorer, group)
         if labels is not None:
             df = join_labels(df, labels, on, label)
         df = declare_categorical(df, categorical, cov)
@@ -242,6 +248,13 @@ def judge_command(
                               [*scoring_warnings, *table.warnings])
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
          title=f"Mean {label} per {group or 'table'} from judge {judge!r}", notes=scoring_notes)
+
+
+def _read_in_memory(data: str, fmt: InputFormat) -> bool:
+    """A directory or glob of lm-evaluation-harness samples is read into memory, not scanned as Parquet."""
+    from ..formats import detect_format
+
+    return fmt == InputFormat.lm_eval or (fmt == InputFormat.auto and detect_format(data) == "lm-eval")
 
 
 def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:

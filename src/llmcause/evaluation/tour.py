@@ -24,11 +24,21 @@ from .simulate import judge_world
 STAGE = "evaluation"
 
 
-def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
-    rows = [*_world_rows(quick, seed), _unhelpful_row(seed), _arena_row(seed), _transport_row(quick, seed),
-            _judge_swap_row(quick, seed)]
+def tour_steps(quick: bool = False) -> int:
+    """The units of work `tour_rows` reports through ``progress``."""
+    return 6
+
+
+def tour_rows(quick: bool = False, seed: int = 0, progress=None) -> list[TourRow]:
+    advance = progress if progress is not None else (lambda k=1: None)
+    rows = []
+    for make in (lambda: _world_rows(quick, seed), lambda: [_unhelpful_row(seed)], lambda: [_arena_row(seed)],
+                 lambda: [_transport_row(quick, seed)], lambda: [_judge_swap_row(quick, seed)]):
+        rows.extend(make())
+        advance(1)
     # The real local model takes tens of seconds (a server start, a dozen generations): not in --quick.
     local, skipped = (None, "--quick leaves it out") if quick else local_judge_row(seed)
+    advance(1)
     if local is not None:
         return [*rows, local]
     # No row without the model: say so through the tour's warnings.

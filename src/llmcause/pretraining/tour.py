@@ -37,7 +37,13 @@ def _linear_swarm_prediction(swarm, W_new: np.ndarray, targets: list[str]) -> np
     return np.mean(preds, axis=0)
 
 
-def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
+def tour_steps(quick: bool = False) -> int:
+    """The units of work `tour_rows` reports: the one-at-a-time runs, the swarm, past runs, recommend, verify."""
+    return 5
+
+
+def tour_rows(quick: bool = False, seed: int = 0, progress=None) -> list[TourRow]:
+    advance = progress if progress is not None else (lambda k=1: None)
     corpus = load_corpus()
     names = list(corpus.names)
     others = [d for d in names if d != "code"]
@@ -49,12 +55,14 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
     design = one_at_a_time(names, seeds=[seed + s for s in range(n_seeds)], config=config)
     design = design[(design["varied"].isin(["", "code"])) & (design["contrast"].isin(["", "replacement"]))]
     _, oat = run_design(design, progress=False)
+    advance(1)
     base = oat[oat["arm"] == "uniform"].set_index("seed").sort_index()
     drop = oat[oat["arm"] == "without code"].set_index("seed").sort_index()
     seeds = base.index.to_numpy()
 
     swarm_design = dirichlet_swarm(names, 24 if quick else 48, seeds=[seed], config=config, design_seed=seed)
     _, swarm = run_design(swarm_design, progress=False)
+    advance(1)
     W_pair = np.vstack([np.full(len(names), 1 / len(names)),
                         design[design["arm"] == "without code"][[WEIGHT_PREFIX + d for d in names]].iloc[0]])
 
@@ -76,6 +84,7 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
     world = past_runs(300, seed=seed)
     obs = observational_effects(world.table, treatments=["w:code"], outcomes=["bpb:math"],
                                 confounders=world.confounders, weights=world.weight_columns, seed=seed)
+    advance(1)
     rows.append(TourRow(
         stage=STAGE, question="Past runs (bigger runs used more code): effect of code's weight on math loss, per "
                               "unit weight",
@@ -85,7 +94,9 @@ def tour_rows(quick: bool = False, seed: int = 0) -> list[TourRow]:
     # 3. recommend within the swarm's support, then train it against uniform
     rec = recommend_mixture(swarm, law="boosting" if quick else "auto", judge=not quick,
                             n_candidates=5_000 if quick else 20_000, seed=seed)
+    advance(1)
     verified = verify_recommendation(rec, [10_000 + seed + s for s in range(n_seeds)], progress=False)
+    advance(1)
     diff = verified.get("recommended - uniform")
     rows.append(TourRow(
         stage=STAGE, question="Recommended mixture (within the swarm's support) minus uniform: realised average "

@@ -210,6 +210,14 @@ def _evaluate_streamed(data: str, *, as_json: bool, **kwargs):
             return evaluate_policies_streamed(ds, progress=advance, **kwargs)
 
 
+def _study_bar(folds: int, what: str, as_json: bool):
+    """A bar over study_router's steps: nuisances, one router per outer fold, the final router."""
+    from ..progress import progress, progress_enabled
+    from .learn import study_steps
+
+    return progress(study_steps(folds), what, enabled=progress_enabled(as_json))
+
+
 @app.command("learn")
 def learn_command(
     data: Log, action: Action, reward: Reward,
@@ -232,9 +240,9 @@ def learn_command(
                 categorical)
     if not log.has_cost:
         raise DataError("learn needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
-    with data_errors(log.source):
+    with data_errors(log.source), _study_bar(folds, "learning the router", json_out) as advance:
         study = study_router(log, [budget], baseline=baseline, n_folds=folds, seed=seed, learner=learner,
-                             level=level)
+                             level=level, progress=advance)
     study.router.save(out)
     emit(study.table, command="routing learn", as_json=json_out, report=report,
          title=f"Router for budget {budget:g} (values out of fold); saved to {out}")
@@ -273,8 +281,9 @@ def frontier_command(
                 raise DataError(f"--budgets: {b!r} is not a number") from None
     else:
         grid = default_budgets(log, points)
-    with data_errors(log.source):
-        study = study_router(log, grid, baseline=baseline, n_folds=folds, seed=seed, learner=learner, level=level)
+    with data_errors(log.source), _study_bar(folds, f"routers for {len(grid)} budgets", json_out) as advance:
+        study = study_router(log, grid, baseline=baseline, n_folds=folds, seed=seed, learner=learner, level=level,
+                             progress=advance)
     sections = []
     if report is not None:
         sections.append(ReportSection("Quality-cost frontier", figure=frontier_figure(study),

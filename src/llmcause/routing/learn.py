@@ -18,7 +18,7 @@ intervals from the same influence values, paired on the log's rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -52,8 +52,12 @@ def _scores(log: RoutingLog, nuis: Nuisances) -> tuple[np.ndarray, np.ndarray | 
 
 
 def oof_decisions(log: RoutingLog, budgets: Sequence[float], folds: np.ndarray, *, baseline: str | None = None,
-                  learner: str = "linear", seed: int = 0) -> np.ndarray:
-    """Model codes chosen for each row by routers fitted without the row's fold: (len(budgets), n)."""
+                  learner: str = "linear", seed: int = 0,
+                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Model codes chosen for each row by routers fitted without the row's fold: (len(budgets), n).
+
+    ``progress(1)`` is called as each outer fold's router is fitted and has decided.
+    """
     out = np.full((len(budgets), log.n), -1, dtype=np.int64)
     for k in np.unique(folds):
         train = np.flatnonzero(folds != k)
@@ -67,6 +71,8 @@ def oof_decisions(log: RoutingLog, budgets: Sequence[float], folds: np.ndarray, 
         for j, budget in enumerate(budgets):
             lam = lambda_for_budget(b_tr, c_tr, budget)
             out[j, test] = decide(b_te, c_te, lam)
+        if progress is not None:
+            progress(1)
     return out
 
 
@@ -90,19 +96,23 @@ def _one_hot(codes: np.ndarray, k: int) -> np.ndarray:
 
 def study_router(log: RoutingLog, budgets: Sequence[float], *, baseline: str | None = None, n_folds: int = 5,
                  seed: int = 0, learner: str = "linear", level: float = 0.95, final_budget: float | None = None,
-                 naive: bool = True) -> RouterStudy:
+                 naive: bool = True, progress: Callable[[int], None] | None = None) -> RouterStudy:
     """Learn routers for each budget out of fold and value them; refit one router on the whole log.
 
     Returns the router for ``final_budget`` (default: the first budget), and a
     table with, per budget, the out-of-fold quality and cost (method ``dr``),
     random routing at the same budget, the gain over it, and the always-one-model
     policies; with several budgets also the area under the quality–budget curve.
+    ``progress(1)`` is called after each of `study_steps(n_folds)` units of work: the cross-fitted
+    nuisances, each outer fold's router, and the router refitted on the whole log.
     """
+    advance = progress if progress is not None else (lambda k=1: None)
     if not log.has_cost:
         raise ValueError("routing under a budget needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
     budgets = [float(b) for b in budgets]
     folds = fold_ids(log.n, n_folds, groups=log.cluster, seed=seed)
     nuis = fit_nuisances(log, folds=folds, learner=learner)
+    advance(1)
     gq, gc = _scores(log, nuis)
     k = log.k
     always = {}
@@ -115,7 +125,7 @@ def study_router(log: RoutingLog, budgets: Sequence[float], *, baseline: str | N
         always[m] = (q, c)
     lo_m = min(log.models, key=lambda m: always[m][1].estimate)
     hi_m = max(log.models, key=lambda m: always[m][1].estimate)
-    decisions = oof_decisions(log, budgets, folds, baseline=baseline, learner=learner, seed=seed)
+    decisions = oof_decisions(log, budgets, folds, baseline=baseline, learner=learner, seed=seed, progress=advance)
     estimates: list[Estimate] = []
     warnings: list[str] = []
     shares, router_quality = [], []
@@ -153,7 +163,13 @@ def study_router(log: RoutingLog, budgets: Sequence[float], *, baseline: str | N
     router.lam = lambda_for_budget(router.benefits(log.X), router.costs(log.X), final)
     router.budget = final
     router.info = {"n_rows": log.n, "source": log.source, "learner": learner, "n_folds": n_folds, "seed": seed}
+    advance(1)
     return RouterStudy(router=router, table=EstimateTable(estimates, warnings), budgets=budgets, shares=shares)
+
+
+def study_steps(n_folds: int) -> int:
+    """The units of work `study_router` reports: the nuisances, one router per outer fold, the final router."""
+    return n_folds + 2
 
 
 def _areas(quality: list[Estimate], budgets: list[float], low: Estimate, high: Estimate, c_lo: float,
