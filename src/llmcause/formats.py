@@ -22,6 +22,15 @@ never by guessing from values:
   written beside the samples (its ``model_name``, else ``config.model_args``), else by the
   samples' folder (the harness names it after the model).
 - ``stata``: Stata ``.dta`` files (pandas' reader).
+- ``alpacaeval``: AlpacaEval annotations (``instruction, output_1, output_2,
+  generator_1, generator_2, preference``; JSON as alpaca_eval writes them, or
+  CSV/JSONL/Parquet with the same columns), recognised by those columns. One
+  row per annotation, with ``length_1``/``length_2`` (characters; an empty
+  answer is 0), ``p_2`` (P(output_2 preferred): preference 1 → 0, 2 → 1,
+  1.5 or AlpacaEval's draw code 0 → ½, soft values in between) and
+  ``position`` (the row's place among its generator_2's annotations, which is
+  how alpaca_eval keys instruction difficulty). A missing preference (a
+  failed annotation) drops the row with one warning.
 - ``table``: CSV, TSV, JSON Lines, JSON or Parquet (`io.read_table`).
 
 `join_labels` joins human labels kept in a second file by an id column.
@@ -36,13 +45,14 @@ import re
 from pathlib import Path
 
 from ._lazy import lazy_module
-from .io import SOURCE_ATTR, DataError, read_table, require_columns
+from .io import SOURCE_ATTR, DataError, read_table, require_columns, source_of
 
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
 
 FORMAT_ATTR = "llmcause_format"  # which reader made a frame (its rows are one score per scorer)
-FORMATS = ("auto", "table", "inspect", "mt-bench", "lm-eval", "stata")
+FORMATS = ("auto", "table", "inspect", "mt-bench", "lm-eval", "stata", "alpacaeval")
+ALPACAEVAL_COLUMNS = ("instruction", "output_1", "output_2", "generator_1", "generator_2", "preference")
 _MT_SINGLE = {"question_id", "model", "judge", "score", "turn"}
 _MT_PAIR = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn"}
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
@@ -61,7 +71,12 @@ def read_any(path: str, fmt: str = "auto"):
         return read_lm_eval(path)
     if kind == "stata":
         return read_stata(path)
-    return read_table(path)
+    if kind == "alpacaeval":
+        return read_alpacaeval(path)
+    df = read_table(path)
+    if fmt == "auto" and is_alpacaeval_table(df):
+        return read_alpacaeval(df)
+    return df
 
 
 def detect_format(path: str) -> str:
@@ -86,13 +101,15 @@ def detect_format(path: str) -> str:
                 return "mt-bench"
             if _LM_EVAL_KEYS <= set(head):
                 return "lm-eval"
+            if set(ALPACAEVAL_COLUMNS) <= set(head):
+                return "alpacaeval"
     return "table"
 
 
 def _first_json(path: Path):
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read(1 << 16)
+            text = fh.read(1 << 20)
     except (OSError, UnicodeDecodeError):
         return None
     first = text.lstrip().split("\n", 1)[0]
@@ -101,6 +118,13 @@ def _first_json(path: Path):
             return json.loads(candidate)
         except json.JSONDecodeError:
             continue
+    head = text.lstrip()
+    if head.startswith("["):  # a JSON list too long to parse whole: its first record shows the structure
+        start = head.find("{")
+        try:
+            return json.JSONDecoder().raw_decode(head, start)[0] if start > 0 else None
+        except json.JSONDecodeError:
+            pass
     if text.lstrip().startswith("{") and '"eval"' in text and '"samples"' in text:
         return {"eval": None, "samples": None}  # a large log: its head is enough to tell
     return None
@@ -315,6 +339,66 @@ def _model_from_args(args) -> str | None:
             if args.get(key):
                 return str(args[key])
     return None
+
+
+# --------------------------------------------------------------------------- AlpacaEval
+
+
+def is_alpacaeval_table(df) -> bool:
+    """True when the columns are those of AlpacaEval annotations (by structure, not by values)."""
+    return set(ALPACAEVAL_COLUMNS) <= set(map(str, df.columns))
+
+
+def read_alpacaeval(source):
+    """AlpacaEval annotations as one row per judged pair (see the module docstring for the columns added).
+
+    Preference codes as alpaca_eval writes them: 1 output_1 preferred, 2
+    output_2 preferred, values in between soft (1.5 a tie), 0 a draw (read as
+    1.5, as alpaca_eval does). Anything else is an error naming the row.
+    """
+    df = read_table(source)
+    src = source_of(df)
+    missing = [c for c in ALPACAEVAL_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{src}: not an AlpacaEval annotation file: no column {missing[0]!r} (it needs "
+                        f"{', '.join(ALPACAEVAL_COLUMNS)})")
+    for col in ("instruction", "generator_1", "generator_2", "output_1", "output_2"):
+        blank = df[col].isna().to_numpy().copy()
+        if col.startswith("generator"):
+            blank |= (df[col].astype(str).str.strip() == "").to_numpy()
+        if blank.any():
+            i = int(np.flatnonzero(blank)[0])
+            what = "answer is missing (an empty answer is written as an empty string)" if col.startswith("output") \
+                else "value is missing"
+            raise DataError(f"{src}: column {col!r}, row {i + 1}: the {what}")
+    raw = df["preference"]
+    pref = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    present = raw.notna().to_numpy()
+    bad = present & ~((pref == 0) | ((pref >= 1) & (pref <= 2)))  # NaN fails both tests, so text is caught too
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{src}: column 'preference', row {i + 1}: {raw.iloc[i]!r} is not an AlpacaEval preference "
+                        "(1 = output_1 preferred, 2 = output_2, values in between, 0 = draw)")
+    out = df.copy()
+    out["generator_1"] = df["generator_1"].astype(str)
+    out["generator_2"] = df["generator_2"].astype(str)
+    out["preference"] = pref
+    out["length_1"] = df["output_1"].astype(str).str.len().astype(float)
+    out["length_2"] = df["output_2"].astype(str).str.len().astype(float)
+    out["p_2"] = np.where(pref == 0, 0.5, pref - 1.0)
+    out["position"] = out.groupby("generator_2", sort=False).cumcount()
+    warnings = list(df.attrs.get("warnings", ()))
+    failed = ~present
+    if failed.all():
+        raise DataError(f"{src}: column 'preference': every annotation is missing (all {len(df)} rows failed)")
+    if failed.any():
+        warnings.append(f"{src}: {int(failed.sum())} of {len(df)} annotations have no preference (failed "
+                        "annotations) and were left out")
+        out = out[~failed].reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    out.attrs["warnings"] = warnings
+    out.attrs["format"] = "alpacaeval"
+    return out
 
 
 # --------------------------------------------------------------------------- Stata

@@ -12,8 +12,8 @@ from typing_extensions import Annotated
 from ..clikit import data_errors, declare_categorical, emit, CategoricalOption, JsonOption, LevelOption, \
     ReportOption, SeedOption
 from ..core.estimate import EstimateTable
-from ..io import DataError, binary_column, check_output_path, check_outputs, label_column, numeric_column, parse_list, \
-    read_table, require_columns, source_of
+from ..io import SOURCE_ATTR, DataError, binary_column, check_output_path, check_outputs, label_column, \
+    numeric_column, parse_list, read_table, require_columns, source_of
 
 from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
     StoreOption, TimeoutOption, TpmOption
@@ -51,6 +51,18 @@ class Tokenizer(str, Enum):
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
+
+
+class LcFormat(str, Enum):
+    auto = "auto"
+    table = "table"
+    arena = "arena"
+    alpacaeval = "alpacaeval"
+
+
+class LcMethod(str, Enum):
+    glm = "glm"
+    alpacaeval = "alpacaeval"
 
 
 class Attribute(str, Enum):
@@ -338,8 +350,10 @@ def _print_style_and_time(study, lengths, hetero, notes, warnings, over_time) ->
 
 @app.command("lc-winrate")
 def lc_winrate_command(
-    data: Annotated[str, typer.Argument(help=_EXAMPLE_HELP + "example:alpaca, example:arena, example:world.")],
-    baseline: Annotated[str, typer.Option(help="Name of the baseline model.")],
+    data: Annotated[str, typer.Argument(help=_EXAMPLE_HELP + "example:alpaca, example:arena, example:world. "
+                                              "AlpacaEval annotation files are recognised by their columns.")],
+    baseline: Annotated[Optional[str], typer.Option(help="Name of the baseline model (AlpacaEval files: "
+                                                         "generator_1 unless given).")] = None,
     model_a: Annotated[Optional[str], typer.Option(help="Column with the first model's name.")] = None,
     model_b: Annotated[Optional[str], typer.Option(help="Column with the second model's name.")] = None,
     winner: Annotated[Optional[str], typer.Option(help="Vote column: model_a, model_b or tie (or P(a wins)).")]
@@ -353,6 +367,17 @@ def lc_winrate_command(
                                                             "the other models when shared).")] = None,
     difficulty: Annotated[Optional[str], typer.Option(help="Instruction difficulty column.")] = None,
     ties: Annotated[Ties, typer.Option(help="half or drop.")] = Ties.half,
+    fmt: Annotated[LcFormat, typer.Option("--format", help="auto: AlpacaEval annotations and Arena battle files "
+                                                          "are recognised by their columns; table: a plain table "
+                                                          "read through the column options.")] = LcFormat.auto,
+    method: Annotated[LcMethod, typer.Option(help="glm: llmcause's length-controlled GLM (maximum likelihood, "
+                                                  "difficulty from the other models); alpacaeval: AlpacaEval "
+                                                  "2.0's length_controlled_v1 as published (needs its "
+                                                  "df_gamed.csv).")] = LcMethod.glm,
+    alpacaeval_gamed: Annotated[Optional[str], typer.Option(
+        "--alpacaeval-gamed", help="--method alpacaeval: AlpacaEval's df_gamed.csv (gamed-baseline annotations "
+                                   "and instruction difficulties). Default: the copy alpaca_eval left in the "
+                                   "Hugging Face cache (never downloaded).")] = None,
     arena: Annotated[bool, typer.Option("--arena", help="Read Arena's battle format (recognised by its columns "
                                                         "without it).")] = False,
     missing_text: MissingTextOption = MissingText.drop,
@@ -363,36 +388,77 @@ def lc_winrate_command(
 ) -> None:
     """Length-controlled win rate of each model against a BASELINE (AlpacaEval style), with a CI that includes
     the uncertainty of the fitted GLM; the raw win rate beside it."""
+    from ..formats import is_alpacaeval_table, read_alpacaeval
     from .arena import texts_of_column, winner_outcome
     from .lc_winrate import lc_winrates, orient_against_baseline
 
-    check_output_path(report, "--report", inputs=[data])
-    df = read_input(data, arena=arena, seed=seed, missing=missing_text.value)
-    arena = arena or "text_a" in df.columns and "conversation_a" in df.columns
-    model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
-                                                               [length_a] if length_a else None)
-    src = source_of(df)
-    if (length_a is None) != (length_b is None) or (text_a is None) != (text_b is None):
-        raise DataError("give both --length-a and --length-b (or both --text-a and --text-b)")
-    if length_a is None and text_a is None:
-        raise DataError("give the answer lengths (--length-a, --length-b) or texts (--text-a, --text-b)")
-    require_columns(df, [model_a, model_b, winner, *[c for c in (instruction, difficulty) if c]])
-    a = label_column(df, model_a)
-    b = label_column(df, model_b)
-    y = winner_outcome(df, winner, ties=ties.value)
-    if length_a is not None:
-        la = numeric_column(df, length_a, lower=0)
-        lb = numeric_column(df, length_b, lower=0)
+    check_output_path(report, "--report", inputs=[data, *([alpacaeval_gamed] if alpacaeval_gamed else [])])
+    if fmt == LcFormat.alpacaeval:
+        df = read_alpacaeval(data)
     else:
-        la = np.array([len(t) for t in texts_of_column(df, text_a)], dtype=float)
-        lb = np.array([len(t) for t in texts_of_column(df, text_b)], dtype=float)
+        df = read_input(data, arena=arena or fmt == LcFormat.arena, seed=seed, missing=missing_text.value)
+        if fmt == LcFormat.auto and not arena and is_alpacaeval_table(df):
+            df = read_alpacaeval(df)
+    src = source_of(df)
+    alpacaeval_file = df.attrs.get("format") == "alpacaeval"
+    reader_warnings = list(df.attrs.get("warnings", ()))
+    if alpacaeval_file:
+        given = [o for o, v in (("--model-a", model_a), ("--model-b", model_b), ("--winner", winner),
+                                ("--length-a", length_a), ("--length-b", length_b), ("--text-a", text_a),
+                                ("--text-b", text_b)) if v]
+        if given:
+            raise DataError(f"{src}: an AlpacaEval annotation file needs no {given[0]} (its columns are known); "
+                            "use --format table to read it as a plain table")
+        require_columns(df, [c for c in (instruction, difficulty) if c])
+        itself = (df["generator_1"] == df["generator_2"]).to_numpy()
+        if itself.all():
+            raise DataError(f"{src}: every annotation compares {df['generator_1'].iloc[0]!r} with itself; there is "
+                            "no model to set against the baseline")
+        if itself.any():
+            reader_warnings.append(f"{src}: {int(itself.sum())} annotations of a model against itself were left out "
+                                   "(50% by construction)")
+            df = df[~itself].reset_index(drop=True)
+            df.attrs[SOURCE_ATTR] = src
+        if baseline is None:
+            firsts = sorted(set(df["generator_1"]))
+            if len(firsts) > 1:
+                raise DataError(f"{src}: column 'generator_1' holds {len(firsts)} models ({', '.join(firsts[:4])}); "
+                                "give --baseline")
+            baseline = firsts[0]
+        model_a, model_b, instruction = "generator_1", "generator_2", instruction or "instruction"
+        a = df["generator_1"].to_numpy().astype(str)
+        b = df["generator_2"].to_numpy().astype(str)
+        y = 1.0 - df["p_2"].to_numpy(dtype=float)  # P(generator_1 preferred)
+        la = df["length_1"].to_numpy(dtype=float)
+        lb = df["length_2"].to_numpy(dtype=float)
+    else:
+        if baseline is None:
+            raise DataError("missing option --baseline (the baseline model's name)")
+        arena = arena or fmt == LcFormat.arena or "text_a" in df.columns and "conversation_a" in df.columns
+        model_a, model_b, winner, text_a, text_b = _battle_columns(arena, model_a, model_b, winner, text_a, text_b,
+                                                                   [length_a] if length_a else None)
+        if (length_a is None) != (length_b is None) or (text_a is None) != (text_b is None):
+            raise DataError("give both --length-a and --length-b (or both --text-a and --text-b)")
+        if length_a is None and text_a is None:
+            raise DataError("give the answer lengths (--length-a, --length-b) or texts (--text-a, --text-b)")
+        require_columns(df, [model_a, model_b, winner, *[c for c in (instruction, difficulty) if c]])
+        a = label_column(df, model_a)
+        b = label_column(df, model_b)
+        y = winner_outcome(df, winner, ties=ties.value)
+        if length_a is not None:
+            la = numeric_column(df, length_a, lower=0)
+            lb = numeric_column(df, length_b, lower=0)
+        else:
+            la = np.array([len(t) for t in texts_of_column(df, text_a)], dtype=float)
+            lb = np.array([len(t) for t in texts_of_column(df, text_b)], dtype=float)
+        itself = np.flatnonzero(a == b)
+        if itself.size:
+            i = int(itself[0])
+            raise DataError(f"{src}: columns {model_a!r} and {model_b!r}, row {i + 1}: {a[i]!r} plays against "
+                            f"itself ({itself.size} such rows); a battle needs two different models")
     if baseline not in set(a) | set(b):
         raise DataError(f"{src}: the baseline {baseline!r} appears in neither {model_a!r} nor {model_b!r}")
-    itself = np.flatnonzero(a == b)
-    if itself.size:
-        i = int(itself[0])
-        raise DataError(f"{src}: columns {model_a!r} and {model_b!r}, row {i + 1}: {a[i]!r} plays against itself "
-                        f"({itself.size} such rows); a battle needs two different models")
+    gamed = _gamed_rows(alpacaeval_gamed) if method == LcMethod.alpacaeval else None
     keep = ~np.isnan(y)
     model, pref, lm, lbase, idx = orient_against_baseline(a[keep], b[keep], y[keep], la[keep], lb[keep], baseline)
     rows = np.flatnonzero(keep)[idx]
@@ -400,14 +466,37 @@ def lc_winrate_command(
     gam = None if difficulty is None else numeric_column(df, difficulty)[rows]
     skipped = int(keep.sum() - idx.shape[0])
     with data_errors(src):
-        table = lc_winrates(model, pref, lm, lbase, instructions=instr, difficulty=gam, level=level,
-                            baseline=baseline, rows=rows)
-    warnings = [*df.attrs.get("warnings", ()), *table.warnings]
+        if gamed is not None:
+            from .lc_alpacaeval import alpacaeval_lc_winrates
+
+            pos = df["position"].to_numpy()[rows] if alpacaeval_file else None
+            table = alpacaeval_lc_winrates(model, pref, lm, lbase, gamed, instructions=instr, positions=pos,
+                                           difficulty=gam, level=level, baseline=baseline, rows=rows)
+        else:
+            table = lc_winrates(model, pref, lm, lbase, instructions=instr, difficulty=gam, level=level,
+                                baseline=baseline, rows=rows)
+    warnings = [*reader_warnings, *table.warnings]
     if skipped:
         warnings.append(f"{skipped} battles without the baseline were left out")
     table = EstimateTable(list(table), warnings)
     _output(table, command="alignment lc-winrate", as_json=json_out, report=report,
-            title=f"Length-controlled win rates against {baseline}", printer=lambda: print_lc(table, baseline))
+            title=f"Length-controlled win rates against {baseline} ({method.value})",
+            printer=lambda: print_lc(table, baseline))
+
+
+def _gamed_rows(path: Optional[str]):
+    """AlpacaEval's gamed-baseline rows from --alpacaeval-gamed, else from the local Hugging Face cache."""
+    from .lc_alpacaeval import GAMED_FILE, find_gamed, hf_cache_dirs, read_gamed
+
+    if path is None:
+        found = find_gamed()
+        if found is None:
+            where = ", ".join(str(d) for d in hf_cache_dirs())
+            raise DataError(f"--method alpacaeval needs AlpacaEval's {GAMED_FILE} (gamed-baseline annotations and "
+                            "instruction difficulties, from the Hugging Face dataset tatsu-lab/alpaca_eval): give "
+                            f"--alpacaeval-gamed PATH; none was found in the Hugging Face cache ({where})")
+        path = str(found)
+    return read_gamed(path)
 
 
 # --------------------------------------------------------------------------- rate

@@ -128,7 +128,8 @@ def print_lc(table, baseline):
     from rich.table import Table
 
     console = stdout_console()
-    t = Table(title=f"Win rate against {baseline} (%), with answers as long as the baseline's")
+    method = next((e.method for e in table if e.method != "naive"), "")
+    t = Table(title=f"Win rate against {baseline} (%), with answers as long as the baseline's ({method})")
     for col in ("model", "n", "LC win rate", "CI", "AlpacaEval SE", "our SE", "raw win rate", "CI "):
         t.add_column(col, justify="left" if col == "model" else "right")
     for e in table:
