@@ -46,6 +46,20 @@ def _battles() -> pd.DataFrame:
                          "length_a": RNG.integers(50, 500, N), "length_b": RNG.integers(50, 500, N)})
 
 
+def _judged_battles() -> pd.DataFrame:
+    """Battles with a judge's pick (1: model_a won, 0: model_b) on every row and a human vote on half."""
+    f = _battles().drop(columns=["winner"])
+    human = np.where(np.arange(N) % 2 == 0, RNG.choice(["model_a", "model_b"], N), None)
+    return f.assign(judge=RNG.integers(0, 2, N), human=human)
+
+
+def _responses() -> pd.DataFrame:
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    text = [" ".join(RNG.choice(words, RNG.integers(3, 40))) for _ in range(N)]
+    return pd.DataFrame({"prompt": [f"q{i}" for i in range(N)], "response": text,
+                         "long": [int(len(t.split()) >= 20) for t in text]})
+
+
 def _log() -> pd.DataFrame:
     return pd.DataFrame({"model": RNG.choice(["small", "large"], N), "quality": RNG.random(N).round(3),
                          "propensity": 0.5, "difficulty": RNG.normal(size=N).round(3)})
@@ -69,6 +83,7 @@ class Command:
     number: str  # a numeric column that must be present on every row
     column_option: tuple[str, str]  # an option naming a column, and that column
     extra: dict = field(default_factory=dict)  # case name -> function(frame) -> frame, with expected text
+    inf_text: str = "infinite"  # what the message says of "inf" (in a column of picks or 0/1 it is no pick)
 
 
 COMMANDS = [
@@ -119,6 +134,28 @@ COMMANDS = [
                                        "small=1,large=10", "--points", "3", "--folds", "2"],
             "difficulty", ("-x", "difficulty"),
             {"propensity 0": (lambda f: f.assign(propensity=0.0), ["'propensity'", "row 1"])}),
+    Command("evaluation battles", _judged_battles, ["evaluation", "battles", "{input}", "--judge", "judge",
+                                                    "--human", "human", "--model-a", "model_a", "--model-b",
+                                                    "model_b"],
+            "judge", ("--human", "human"),
+            {"no human votes": (lambda f: f.assign(human=None), ["human"]),
+             "a model against itself": (lambda f: f.assign(model_b=f["model_a"]), ["row 1"]),
+             "human vote not a pick": (lambda f: f.assign(human="maybe"), ["'human'", "row 1", "'maybe'"])},
+            inf_text="not a pick"),
+    Command("alignment style", _battles, ["alignment", "style", "{input}", "--model-a", "model_a", "--model-b",
+                                          "model_b", "--winner", "winner", "--features", "length", "--folds", "2"],
+            "length_a", ("--winner", "winner"),
+            {"one model only": (lambda f: f.assign(model_a="m1", model_b="m1"), ["m1"]),
+             "winner not a pick": (lambda f: _set(f, "winner", 2, "nobody"), ["'winner'", "row 3", "'nobody'"]),
+             "empty winner": (lambda f: _set(f, "winner", 5, ""), ["'winner'", "row 6"])}),
+    Command("alignment rate", _responses, ["alignment", "rate", "{input}", "--text", "response", "--attribute",
+                                           "length", "--treatment", "long", "--reward", "sandbox:length",
+                                           "--rewriter", "sandbox"],
+            "long", ("--text", "response"),
+            {"treatment with one value": (lambda f: f.assign(long=1), ["'long'"]),
+             "treatment not binary": (lambda f: f.assign(long=np.arange(N) % 3), ["'long'", "row 3"]),
+             "missing text": (lambda f: _set(f, "response", 3, None), ["'response'", "row 4"])},
+            inf_text="not binary"),
     Command("pretraining effects", _past_runs, ["pretraining", "effects", "{input}", "--confounders",
                                                 "log_params,log_tokens", "--treatment", "w:code", "--losses",
                                                 "bpb:math", "--learner", "linear", "--folds", "2"],
@@ -142,7 +179,7 @@ def _common_cases(cmd: Command):
         "misspelt column": (csv(cmd.frame()), {opt: col + "_typo"}, ["{input}", f"'{col}_typo'"]),
         "NaN in a number column": (csv(_set(cmd.frame(), num, 4, "NaN")), {}, ["{input}", f"'{num}'", "row 5"]),
         "inf in a number column": (csv(_set(cmd.frame(), num, 2, "inf")), {}, ["{input}", f"'{num}'", "row 3",
-                                                                                "infinite"]),
+                                                                                cmd.inf_text]),
         "1e308 in a number column": (csv(_set(cmd.frame(), num, 6, "1e308")), {}, ["{input}", f"'{num}'", "row 7"]),
         "text in a number column": (csv(_set(cmd.frame(), num, 3, "oops")), {}, ["{input}", f"'{num}'", "row 4",
                                                                                    "'oops'"]),
