@@ -571,11 +571,6 @@ def rate_command(
     clusters = None if cluster is None else label_column(df, cluster)
     attr_of = length_attribute(threshold) if attribute == Attribute.length else has_markdown
     w = binary_column(df, treatment) if treatment else np.array([attr_of(t) for t in texts], dtype=float)
-    n1 = int(w.sum())
-    if min(n1, w.shape[0] - n1) < 2:  # rewrites in both directions need both kinds of response
-        where = f"column {treatment!r}" if treatment else f"column {text!r} ({attribute.value} as measured)"
-        raise DataError(f"{src}: {where}: need at least two responses with and two without the attribute (have "
-                        f"{n1} and {w.shape[0] - n1})")
     templates = default_rewrite_templates(attribute.value, threshold)
     for target, given, option in ((1, rewrite_on_template, "--rewrite-on-template"),
                                   (0, rewrite_off_template, "--rewrite-off-template")):
@@ -601,6 +596,12 @@ def rate_command(
             if not hasattr(rw, "generate"):
                 raise DataError(f"--rewriter {rewriter}: this model can neither rewrite nor generate text")
             rw = ModelRewriter(rw, templates)
+        # after the models load, so that a bad model option is reported before what it would be run on
+        n1 = int(w.sum())
+        if min(n1, w.shape[0] - n1) < 2:  # rewrites in both directions need both kinds of response
+            where = f"column {treatment!r}" if treatment else f"column {text!r} ({attribute.value} as measured)"
+            raise DataError(f"{src}: {where}: need at least two responses with and two without the attribute (have "
+                            f"{n1} and {w.shape[0] - n1})")
         chat = session.stats() is not None
         with progress(8, "rate", enabled=progress_enabled(json_out) and not chat) as advance, data_errors(src):
             result = rate_effects(texts, w, model, rw, prompts=prompts, cluster=clusters, attribute_of=attr_of,
