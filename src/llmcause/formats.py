@@ -53,6 +53,7 @@ pd = lazy_module("pandas")
 FORMAT_ATTR = "llmcause_format"  # which reader made a frame (its rows are one score per scorer)
 FORMATS = ("auto", "table", "inspect", "mt-bench", "lm-eval", "stata", "alpacaeval")
 ALPACAEVAL_COLUMNS = ("instruction", "output_1", "output_2", "generator_1", "generator_2", "preference")
+_ALPACAEVAL_MARK = {"output_1", "output_2", "generator_1", "generator_2"}  # these four tell the format
 _MT_SINGLE = {"question_id", "model", "judge", "score", "turn"}
 _MT_PAIR = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn"}
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
@@ -94,6 +95,8 @@ def detect_format(path: str) -> str:
         return "stata"
     if suffix in (".json", ".jsonl", ".ndjson") and p.is_file():
         head = _first_json(p)
+        if isinstance(head, list) and head and isinstance(head[0], dict):
+            head = head[0]  # a list of records: the first shows the structure
         if isinstance(head, dict):
             if {"eval", "samples"} <= set(head) or {"version", "eval", "status"} <= set(head):
                 return "inspect"
@@ -101,7 +104,7 @@ def detect_format(path: str) -> str:
                 return "mt-bench"
             if _LM_EVAL_KEYS <= set(head):
                 return "lm-eval"
-            if set(ALPACAEVAL_COLUMNS) <= set(head):
+            if _ALPACAEVAL_MARK <= set(head):
                 return "alpacaeval"
     return "table"
 
@@ -345,8 +348,12 @@ def _model_from_args(args) -> str | None:
 
 
 def is_alpacaeval_table(df) -> bool:
-    """True when the columns are those of AlpacaEval annotations (by structure, not by values)."""
-    return set(ALPACAEVAL_COLUMNS) <= set(map(str, df.columns))
+    """True when the columns are those of AlpacaEval annotations (by structure, not by values).
+
+    The two outputs and two generators mark the format; a missing instruction or
+    preference column is then reported by `read_alpacaeval`.
+    """
+    return _ALPACAEVAL_MARK <= set(map(str, df.columns))
 
 
 def read_alpacaeval(source):

@@ -129,7 +129,7 @@ def print_lc(table, baseline):
 
     console = stdout_console()
     method = next((e.method for e in table if e.method != "naive"), "")
-    t = Table(title=f"Win rate against {baseline} (%), with answers as long as the baseline's ({method})")
+    t = Table(title=f"Win rate against {baseline} (%), with answers as long as the baseline's")
     for col in ("model", "n", "LC win rate", "CI", "AlpacaEval SE", "our SE", "raw win rate", "CI "):
         t.add_column(col, justify="left" if col == "model" else "right")
     for e in table:
@@ -140,4 +140,5 @@ def print_lc(table, baseline):
                   f"{100 * e.diagnostics['alpacaeval_se']:.2f}", f"{100 * e.se:.2f}", f"{100 * raw.estimate:.1f}",
                   ci_text(100 * raw.ci_low, 100 * raw.ci_high, "{:.1f}"))
     console.print(t)
+    console.print(f"method: {method}", highlight=False, markup=False)
     print_warnings(table.warnings)

@@ -20,7 +20,7 @@ Differences from `alpaca_eval`'s ``length_controlled_v1``: no L1 penalty or
 cross-validation (plain maximum likelihood), no "gamed" baseline rows, and
 difficulty is a given column or, with several models on shared
 instructions, estimated from the other models' preferences (leave one model
-out).
+out). The published estimator itself is `lc_alpacaeval` (``--method alpacaeval``).
 
 Assumptions. The GLM is right about how length moves the preference; the
 length effect is the same at every instruction; instructions are a sample
