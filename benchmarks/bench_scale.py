@@ -10,7 +10,10 @@ small), then times, each in a fresh process so that its peak RSS is its own:
 - ``ppi++``: `evaluation judge --method ppi++ --group model` out of core;
 - ``dr``: `routing evaluate --method dr` with two policies out of core
   (nuisances fitted on the default 200,000-row sample);
-- with ``--ray``, the same two on a local 2-CPU Ray cluster (``--engine ray``).
+- ``style``: `alignment style --features length` out of core on a battle log
+  (8 models, per-side lengths, 5% ties): one census pass, then one pass per
+  Newton step (its time is also shown per pass);
+- with ``--ray``, the same three on a local 2-CPU Ray cluster (``--engine ray``).
 
 It prints ``ratio <what>: <time / floor> (n=<rows>)`` lines, the peak RSS of
 each job, and writes a log-log plot of time against rows (``--plot``).
@@ -67,6 +70,27 @@ def write_router(root: Path, n: int, seed: int = 1) -> None:
                                  "choice": np.where(x > 0.3, "big", "small")}), root / f"part-{i:05d}.parquet")
 
 
+def write_battles(root: Path, n: int, seed: int = 2) -> None:
+    """Battles between 8 models with per-side answer lengths (precomputed style counts), a vote and a prompt."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    strength = np.linspace(-1, 1, 8)
+    names = np.array([f"m{j}" for j in range(8)])
+    for i, start in enumerate(range(0, n, FILE_ROWS)):
+        m = min(FILE_ROWS, n - start)
+        a = rng.integers(0, 8, m)
+        b = (a + rng.integers(1, 8, m)) % 8
+        la, lb = rng.poisson(300, m), rng.poisson(300, m)
+        gap = (la - lb) / (la + lb + 1.0)
+        win = rng.random(m) < 1 / (1 + np.exp(-(strength[a] - strength[b] + 2.0 * gap)))
+        winner = np.where(rng.random(m) < 0.05, "tie", np.where(win, "model_a", "model_b"))
+        pq.write_table(pa.table({"model_a": names[a], "model_b": names[b], "winner": winner,
+                                 "length_a": la, "length_b": lb}), root / f"part-{i:05d}.parquet")
+
+
 def job(kind: str, path: str, engine: str) -> dict:
     """Run one timed job in this process; returns seconds and peak RSS (MB). Imports are done before the
     clock starts."""
@@ -76,9 +100,12 @@ def job(kind: str, path: str, engine: str) -> dict:
         from llmcause.evaluation.streamed import judge_means_streamed
     elif kind == "dr":
         from llmcause.routing.streamed import evaluate_policies_streamed
+    elif kind == "style":
+        from llmcause.alignment.streamed import style_control_streamed
     start = time.perf_counter()
     if kind.startswith("scan"):
-        cols = ["model", "score", "human"] if kind == "scan-judge" else ["model", "quality", "p", "x", "choice"]
+        cols = {"scan-judge": ["model", "score", "human"], "scan-router": ["model", "quality", "p", "x", "choice"],
+                "scan-battles": ["model_a", "model_b", "winner", "length_a", "length_b"]}[kind]
         rows = 0
         for batch in pds.dataset(path, format="parquet").to_batches(columns=cols, batch_size=262_144):
             rows += batch.num_rows
@@ -91,11 +118,17 @@ def job(kind: str, path: str, engine: str) -> dict:
                                            policies=["always:big", "column:choice"], methods=["dr"],
                                            engine=engine)
         rows = table[0].n
+    elif kind == "style":
+        result = style_control_streamed(path, model_a="model_a", model_b="model_b", winner="winner",
+                                        features=["length"], engine=engine)
+        rows = result.study.controlled.n
+        extra = {"passes": result.passes}
     else:
         raise ValueError(kind)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"kind": kind, "engine": engine, "seconds": seconds, "peak_rss_mb": peak_mb, "rows": int(rows)}
+    return {"kind": kind, "engine": engine, "seconds": seconds, "peak_rss_mb": peak_mb, "rows": int(rows),
+            **(extra if kind == "style" else {})}
 
 
 def run_job(kind: str, path: Path, engine: str = "local") -> dict:
@@ -132,22 +165,25 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     results = []
     for n in sizes:
-        judge, router = base / f"judge-{n}", base / f"router-{n}"
+        judge, router, battles = base / f"judge-{n}", base / f"router-{n}", base / f"battles-{n}"
         t = time.perf_counter()
         if not judge.exists():
             write_judge(judge, n)
         if not router.exists():
             write_router(router, n)
+        if not battles.exists():
+            write_battles(battles, n)
         print(f"n={n}: data written in {time.perf_counter() - t:.1f} s to {base}")
         jobs = [("scan-judge", judge, "local"), ("ppi++", judge, "local"), ("scan-router", router, "local"),
-                ("dr", router, "local")]
+                ("dr", router, "local"), ("scan-battles", battles, "local"), ("style", battles, "local")]
         if args.ray:
-            jobs += [("ppi++", judge, "ray"), ("dr", router, "ray")]
+            jobs += [("ppi++", judge, "ray"), ("dr", router, "ray"), ("style", battles, "ray")]
         out = {}
         for kind, path, engine in jobs:
             r = run_job(kind, path, engine)
             out[(kind, engine)] = r
-            shown = (f"{r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB" if "error" not in r
+            shown = (f"{r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
+                     + (f", {r['passes']} passes" if "passes" in r else "") if "error" not in r
                      else f"failed: {r['error']}")
             print(f"  {kind:12s} {engine:5s} {shown}")
         results.append((n, out))
@@ -156,8 +192,12 @@ def main() -> None:
               f"{out[('ppi++', 'local')]['seconds'] / floor_j['seconds']:.2f} (n={n})")
         print(f"ratio dr by policy out of core vs pyarrow scan: "
               f"{out[('dr', 'local')]['seconds'] / floor_r['seconds']:.2f} (n={n})")
+        st, floor_b = out[("style", "local")], out[("scan-battles", "local")]
+        if "error" not in st:
+            print(f"ratio style (features) out of core vs pyarrow scan: {st['seconds'] / floor_b['seconds']:.2f}, "
+                  f"per pass {st['seconds'] / st['passes'] / floor_b['seconds']:.2f} (n={n})")
         if args.ray:
-            for kind in ("ppi++", "dr"):
+            for kind in ("ppi++", "dr", "style"):
                 r = out[(kind, "ray")]
                 if "error" in r:
                     print(f"ray {kind}: no ratio ({r['error']})")
@@ -172,7 +212,8 @@ def main() -> None:
 
         fig, ax = plt.subplots(figsize=(5.5, 4))
         for kind, label in (("scan-judge", "pyarrow scan (judge columns)"), ("ppi++", "PPI++ by model"),
-                            ("scan-router", "pyarrow scan (router columns)"), ("dr", "DR by policy")):
+                            ("scan-router", "pyarrow scan (router columns)"), ("dr", "DR by policy"),
+                            ("scan-battles", "pyarrow scan (battle columns)"), ("style", "style control (BT)")):
             pts = [(n, o[(kind, "local")]["seconds"]) for n, o in results if "error" not in o[(kind, "local")]]
             if pts:
                 ax.plot(*zip(*pts), "o-", label=label)

@@ -22,8 +22,10 @@ def router_log(n=2400, seed=0):
     prop = np.where(big, p_big, 1 - p_big)
     quality = 0.5 + 0.2 * big + 0.1 * x * big + rng.normal(0, 0.2, n)
     cost = np.where(big, 1.0, 0.1) * rng.uniform(0.8, 1.2, n)
+    soft = 1 / (1 + np.exp(-x))
     return pd.DataFrame({"model": model, "q": quality, "p": prop, "cost": cost, "x": x, "domain": domain,
-                         "prompt": rng.integers(0, 400, n), "choice": np.where(x > 0.3, "big", "small")})
+                         "prompt": rng.integers(0, 400, n), "choice": np.where(x > 0.3, "big", "small"),
+                         "pi_big": soft, "pi_small": 1 - soft})
 
 
 def write(df, root, cuts):
@@ -37,7 +39,7 @@ def write(df, root, cuts):
 def test_streamed_equals_in_memory_with_the_same_folds(tmp_path, cluster, propensity):
     df = router_log()
     path = write(df, tmp_path / "log", [500, 1700])
-    policies = ["always:big", "column:choice"]
+    policies = ["always:big", "column:choice", "probs:pi_"]
     methods = ["ips", "snips", "dm", "dr", "sndr"]
     got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity=propensity,
                                      cost="cost", features="x,domain", cluster=cluster, methods=methods, lam=0.2,

@@ -142,6 +142,8 @@ def _plain(arr):
 def _frame(batch: Batch, names: Sequence[str]) -> pd.DataFrame:
     import pyarrow as pa
 
+    if not names:
+        return pd.DataFrame(index=pd.RangeIndex(batch.n))
     return pa.table({c: _plain(batch.columns[c]) for c in names}).to_pandas()
 
 
@@ -192,8 +194,8 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
                         f"sample the nuisances were fitted on ({', '.join(plan.models)}); raise --sample-rows")
     a = remap[codes]
     y = numeric(batch, cols.reward)
-    frame = _frame(batch, [c for c in cols.names if c != cols.reward])
-    X = plan.pipeline.transform(frame)
+    # the pipeline sees its own columns only; the whole row frame is built only for a policy that reads it
+    X = plan.pipeline.transform(_frame(batch, [c for c in (*cols.features, cols.text) if c is not None]))
     fold = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed), (codes, keys), y)
             % np.uint64(plan.n_folds)).astype(np.int64)
     n, K = y.shape[0], len(plan.models)
@@ -205,14 +207,14 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     def by_fold(predictors, width=None):
         sorted_out = np.empty((n, K) if width is None else (n, width))
         for f in range(plan.n_folds):
-            a, b = bounds[f], bounds[f + 1]
-            if b == a:
+            lo, hi = bounds[f], bounds[f + 1]
+            if hi == lo:
                 continue
             if width is None:
                 for j in range(K):
-                    sorted_out[a:b, j] = predictors[f][j].predict(Xs[a:b])
+                    sorted_out[lo:hi, j] = predictors[f][j].predict(Xs[lo:hi])
             else:
-                sorted_out[a:b] = predictors[f].predict(Xs[a:b])
+                sorted_out[lo:hi] = predictors[f].predict(Xs[lo:hi])
         out = np.empty_like(sorted_out)
         out[order] = sorted_out
         return out
@@ -234,48 +236,61 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
         outcomes["cost"] = (cost, qc)
         if plan.lam is not None:
             outcomes["utility"] = (y - plan.lam * cost, q - plan.lam * qc)
-    log = RoutingLog(models=list(plan.models), action=a, reward=y, propensity=p, cost=cost, prices=plan.prices,
-                     X=X, pipeline=plan.pipeline, frame=frame, source=batch.file,
-                     columns={"action": cols.action}, cluster=None)
+    log = None
+    arange = np.arange(n)
     # Per (policy, estimand) the 8 + 4 components of `P.ope_components(u, w, direct, q_a)` and
     # `P.weighted_mean_components(u, 1, agree)`. Several coincide (the constant 1 four times; with no clip
-    # and no switch, w̃U = wU and the switch term is m̂), so only the distinct rows are formed and summed,
-    # and `Moments.transform` copies their sums into the 12 slots each block's finish expects (exactly).
-    distinct = [np.ones(n)]
+    # and no switch, w̃U = wU and the switch term is m̂), so only the distinct rows are formed, in place, and
+    # summed; `Moments.transform` copies their sums into the 12 slots each block's finish expects (exactly).
+    d = 1 + len(plan.policies) * (2 + 5 * len(outcomes))
+    zt = np.empty((d, n))
+    zt[0] = 1.0
     slots: list[int] = []
-    arange = np.arange(n)
     extra = {}
+    j = 1
     for spec in plan.policies:
-        pi = _policy_matrix(spec, log, batch, index)
-        agree = pi[arange, a]
-        w = agree / p
-        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), pi.sum(axis=0), float(w.max()))
-        at = len(distinct)
-        distinct.append(w)
-        distinct.append(agree)
-        for estimand, (u, qm) in outcomes.items():
-            direct = np.einsum("ij,ij->i", pi, qm)
-            wr = w * (u - qm[arange, a])
-            j = len(distinct)
-            distinct += [w * u, direct, direct + wr, wr, agree * u]
+        target = _policy_target(spec, batch, index, plan.models)
+        if target is None:  # a policy of probabilities: the general matrix
+            if log is None:
+                log = RoutingLog(models=list(plan.models), action=a, reward=y, propensity=p, cost=cost,
+                                 prices=plan.prices, X=X, pipeline=plan.pipeline,
+                                 frame=_frame(batch, [c for c in cols.names if c != cols.reward]),
+                                 source=batch.file, columns={"action": cols.action}, cluster=None)
+            pi = policy_matrix(spec, log)
+            agree = pi[arange, a]
+            share = np.ones(n) @ pi
+        else:  # one model per row: π is one-hot, so its products with q̂ are picks (exactly)
+            agree = (a == target).astype(float)
+            share = np.bincount(target, minlength=K).astype(float)
+        w, wrow, arow = zt[j], j, j + 1
+        np.divide(agree, p, out=w)
+        zt[arow] = agree
+        j += 2
+        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), share, float(w.max()))
+        for u, qm in outcomes.values():
+            if target is None:
+                np.einsum("ij,ij->i", pi, qm, out=zt[j + 1])
+            else:
+                zt[j + 1] = qm[arange, target]
+            np.subtract(u, qm[arange, a], out=zt[j + 3])
+            zt[j + 3] *= w  # w(U − q̂ₐ)
+            np.multiply(w, u, out=zt[j])
+            np.add(zt[j + 1], zt[j + 3], out=zt[j + 2])
+            np.multiply(agree, u, out=zt[j + 4])
             # ope: [1, w̃U, w, wU, m̂, m̂ + w̃(U − q̂ₐ), w(U − q̂ₐ), switch = m̂]; naive: [R = 1, Rw, Rwy, 1]
-            slots += [0, j, at, j, j + 1, j + 2, j + 3, j + 1, 0, at + 1, j + 4, 0]
-    zt = np.empty((len(distinct), n))
-    for i, row in enumerate(distinct):
-        zt[i] = row
-    T = np.zeros((len(distinct), len(slots)))
+            slots += [0, j, wrow, j, j + 1, j + 2, j + 3, j + 1, 0, arow, j + 4, 0]
+            j += 5
+    T = np.zeros((d, len(slots)))
     T[slots, np.arange(len(slots))] = 1.0
     cluster = labels(batch, cols.cluster) if cols.cluster else None
     return P.partition_moments(zt, None, cluster, rows=True)[None].transform(T), extra, n
 
 
-def _policy_matrix(spec, log: RoutingLog, batch: Batch, index: dict) -> np.ndarray:
-    """`policies.policy_matrix`, with ``always:`` and ``column:`` read straight from the Arrow batch."""
-    n, K = log.n, log.k
+def _policy_target(spec, batch: Batch, index: dict, models) -> np.ndarray | None:
+    """The model each row's policy picks, for ``always:`` and ``column:`` policies read straight from the Arrow
+    batch (None for other policies)."""
     if spec.kind == "always" and spec.arg in index:
-        out = np.zeros((n, K))
-        out[:, index[spec.arg]] = 1.0
-        return out
+        return np.full(batch.n, index[spec.arg], dtype=np.int64)
     if spec.kind == "column":
         codes, keys = labels(batch, spec.arg)
         pos = np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
@@ -283,11 +298,9 @@ def _policy_matrix(spec, log: RoutingLog, batch: Batch, index: dict) -> np.ndarr
             bad = int(np.flatnonzero(pos < 0)[0])
             i = int(np.flatnonzero(codes == bad)[0])
             raise DataError(f"--policy {spec.label}: {batch.file}: column {spec.arg!r}{batch.row(i)}: unknown model "
-                            f"{keys[bad]!r}; the log's models are {', '.join(log.models)}")
-        out = np.zeros((n, K))
-        out[np.arange(n), pos[codes]] = 1.0
-        return out
-    return policy_matrix(spec, log)
+                            f"{keys[bad]!r}; the log's models are {', '.join(models)}")
+        return pos[codes]
+    return None
 
 
 def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequence[str],
