@@ -88,3 +88,25 @@ def test_counting_fits_changes_no_number_and_counts_every_fold_fit():
                    propensity_model=counting_fits(default_propensity_model(), steps.append))
     assert (counted.estimate, counted.se) == (bare.estimate, bare.se) and len(steps) == 9
     assert counted.diagnostics["outcome_model"] == bare.diagnostics["outcome_model"] == "StandardScaler+Ridge"
+
+
+@pytest.mark.parametrize("columns", [100, 60])
+def test_wide_number_tables_drop_secondary_columns_before_cutting(monkeypatch, columns):
+    # rich measures a number column as narrow as its longest word, so "[24.2, 58.3]" looked as if it could
+    # wrap: a table of many number columns was cut at the edge instead of losing its secondary columns
+    from rich.table import Table
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    console = stdout_console()
+    console.file = io.StringIO()
+    t = Table(title="win rates")
+    for col in ("model", "n", "LC win rate", "CI", "AlpacaEval SE", "our SE", "raw win rate", "CI "):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    t.add_row("claude-2.1", "150", "41.3", "[24.2, 58.3]", "0.00", "8.62", "13.3", "[8.5, 18.0]")
+    console.print(t)
+    out = console.file.getvalue()
+    assert max(len(line) for line in out.splitlines()) <= columns
+    assert "…" not in out
+    for whole in ("claude-2.1", "41.3", "[24.2, 58.3]", "13.3", "[8.5, 18.0]"):
+        assert whole in out
+    assert ("our SE" in out) == (columns >= 100)

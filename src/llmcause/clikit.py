@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 import warnings as _warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +93,7 @@ def output_width() -> int | None:
 
 # Columns a narrow terminal may drop, in this order; names, estimates and intervals are never dropped.
 SECONDARY_COLUMNS = ("n", "se", "SE", "estimand")
+NAME_KEEP = 32  # names up to this long are kept on one line while secondary columns can still go
 
 
 def fit_table(table, console=None):
@@ -105,12 +107,41 @@ def fit_table(table, console=None):
             column.no_wrap = False
     if console is None:
         return table
-    unbounded = console.options.update_width(10_000)  # measured unclamped, to see whether it fits
     for header in SECONDARY_COLUMNS:
-        if console.measure(table, options=unbounded).minimum <= console.width:
+        if _needed_width(table) <= console.width:
             break
-        table.columns[:] = [c for c in table.columns if str(c.header) != header]
+        table.columns[:] = [c for c in table.columns if not _is_secondary(str(c.header), header)]
+    if _needed_width(table) > console.width:  # numbers' headers go on several lines, as narrow as the numbers
+        for column in table.columns:
+            if column.no_wrap and isinstance(column.header, str):
+                cells = max((len(str(c)) for c in column._cells), default=1)
+                column.header = "\n".join(textwrap.wrap(column.header, max(cells, 1), break_long_words=False))
     return table
+
+
+def _longest(column) -> int:
+    return max([len(line) for line in str(column.header).splitlines() or [""]] + [len(str(c)) for c in column._cells])
+
+
+def _needed_width(table) -> int:
+    """Width the table needs with numbers whole (rich's own measure lets them wrap at spaces) and names of up
+    to NAME_KEEP characters on one line; other text columns may fold to their longest word."""
+    widths = []
+    for i, column in enumerate(table.columns):
+        if column.no_wrap:
+            widths.append(_longest(column))
+        elif i == 0:
+            widths.append(min(_longest(column), NAME_KEEP))
+        else:
+            words = [w for c in [column.header, *column._cells] for w in str(c).split()]
+            widths.append(max((len(w) for w in words), default=1))
+    pad = table.padding[1] + table.padding[3] if table.padding else 0
+    return sum(widths) + len(widths) * pad + (len(widths) + 1 if table.box else 0)
+
+
+def _is_secondary(header: str, kind: str) -> bool:
+    """``header`` is of the secondary kind ``kind`` ("SE" also covers "our SE", "AlpacaEval SE")."""
+    return header == kind or (kind in ("se", "SE") and header.endswith(" " + kind))
 
 
 def stdout_console():
