@@ -179,3 +179,14 @@ def test_bad_input_in_a_dataset(bad_dir, capsys, change, argv, needles):
     assert out == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1
     for needle in needles:
         assert needle in err
+
+
+def test_report_over_a_file_of_the_dataset_is_refused(world, tmp_path, capsys):
+    _split(world.iloc[:300], tmp_path / "d", seed=1)
+    target = tmp_path / "d" / "part-0.parquet"
+    before = target.read_bytes()
+    for data in (str(tmp_path / "d"), str(tmp_path / "d" / "*.parquet")):
+        code, out, err = _run(capsys, ["alignment", "style", data, *COLS, "--features", "facts", "--report",
+                                       str(target)])
+        assert code == 2 and "is an input file" in err and "Traceback" not in err
+    assert target.read_bytes() == before
