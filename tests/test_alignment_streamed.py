@@ -190,3 +190,41 @@ def test_report_over_a_file_of_the_dataset_is_refused(world, tmp_path, capsys):
                                        str(target)])
         assert code == 2 and "is an input file" in err and "Traceback" not in err
     assert target.read_bytes() == before
+
+
+def test_memory_stays_bounded_by_the_batch(tmp_path):
+    """Peak traced allocations do not grow with the number of battles (fixed models and clusters)."""
+    import tracemalloc
+
+    batch, rng = 2_000, np.random.default_rng(3)
+    names = np.array([f"m{j}" for j in range(6)])
+
+    def write(name, n):
+        a = rng.integers(0, 6, n)
+        b = (a + rng.integers(1, 6, n)) % 6
+        la, lb = rng.poisson(50, n), rng.poisson(50, n)
+        win = rng.random(n) < 1 / (1 + np.exp(-(0.3 * (a - b) + 2 * (la - lb) / (la + lb + 1))))
+        df = pd.DataFrame({"model_a": names[a], "model_b": names[b], "winner": np.where(win, "model_a", "model_b"),
+                           "length_a": la, "length_b": lb, "prompt": rng.integers(0, 500, n)})
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(4):
+            df.iloc[i * n // 4:(i + 1) * n // 4].to_parquet(root / f"p{i}.parquet", index=False,
+                                                            row_group_size=batch)
+        return str(root), int(df.memory_usage(deep=True).sum())
+
+    def peak(root):
+        tracemalloc.start()
+        result = style_control_streamed(root, model_a="model_a", model_b="model_b", winner="winner",
+                                        features=["length"], cluster="prompt", batch_rows=batch)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert result.study.controlled.n_clusters == 500
+        return top
+
+    small, _ = write("small", 20_000)
+    big, big_bytes = write("big", 200_000)
+    peak(small)  # first imports and caches out of the way
+    p_small, p_big = peak(small), peak(big)
+    assert p_big < 1.25 * p_small + 200_000, (p_small, p_big)
+    assert p_big < big_bytes / 3, (p_big, big_bytes)
