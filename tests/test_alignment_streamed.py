@@ -222,8 +222,8 @@ def test_memory_stays_bounded_by_the_batch(tmp_path):
         assert result.study.controlled.n_clusters == 500
         return top
 
-    small, _ = write("small", 20_000)
-    big, big_bytes = write("big", 200_000)
+    small, _ = write("small", 8_000)
+    big, big_bytes = write("big", 80_000)
     peak(small)  # first imports and caches out of the way
     p_small, p_big = peak(small), peak(big)
     assert p_big < 1.25 * p_small + 200_000, (p_small, p_big)
