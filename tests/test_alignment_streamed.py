@@ -50,6 +50,11 @@ def world():
     ({"features": ["facts"]}, {"cluster": "prompt_id", "ties": "drop"}),
 ])
 def test_streamed_style_equals_in_memory(world, tmp_path, style, options):
+    import tempfile
+    from pathlib import Path
+
+    spills = lambda: set(Path(tempfile.gettempdir()).glob("llmcause-style-*"))  # noqa: E731
+    before = spills()
     _split(world, tmp_path / "battles", seed=len(options))
     weights, penalty = options.get("weights", "none"), options.get("penalty", 0.0)
     prepared = prepare_battles(world, model_a="model_a", model_b="model_b", winner="winner",
@@ -59,6 +64,7 @@ def test_streamed_style_equals_in_memory(world, tmp_path, style, options):
     got = style_control_streamed(tmp_path / "battles", model_a="model_a", model_b="model_b", winner="winner",
                                  tokenizer="simple", batch_rows=97, **style, **options)
     _same(got.study, memory)
+    assert spills() <= before  # the texts' spill folder is removed
     assert (got.n_ties, got.ties_dropped) == (prepared.n_ties, prepared.ties_dropped)
     assert got.study.controlled.n_battles == memory.controlled.n_battles
 
