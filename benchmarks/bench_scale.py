@@ -13,7 +13,9 @@ small), then times, each in a fresh process so that its peak RSS is its own:
 - ``style``: `alignment style --features length` out of core on a battle log
   (8 models, per-side lengths, 5% ties): one census pass, then one pass per
   Newton step (its time is also shown per pass);
-- with ``--ray``, the same three on a local 2-CPU Ray cluster (``--engine ray``).
+- with ``--ray``, the same three on a local 2-CPU Ray cluster (``--engine ray``), timed
+  once from a cold start (the job's first Ray Data run starts and imports the
+  workers) and once warm (a second run in the same process).
 
 It prints ``ratio <what>: <time / floor> (n=<rows>)`` lines, the peak RSS of
 each job, and writes a log-log plot of time against rows (``--plot``).
@@ -151,11 +153,16 @@ def main() -> None:
     ap.add_argument("--engine", type=str, default="local", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.job:
-        if args.engine == "ray":
+        engine = "ray" if args.engine.startswith("ray") else args.engine
+        if engine == "ray":
             import ray
 
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        print(json.dumps(job(args.job, args.path, args.engine)))
+        if args.engine == "ray-warm":  # time a second run: Ray's workers already started and imported
+            job(args.job, args.path, engine)
+        result = job(args.job, args.path, engine)
+        result["engine"] = args.engine
+        print(json.dumps(result))
         return
     sizes = ([int(s) for s in args.rows.split(",")] if args.rows else [10_000_000 if args.quick else 100_000_000])
     base = Path(args.dir or tempfile.mkdtemp(prefix="bench_scale_"))
@@ -177,7 +184,8 @@ def main() -> None:
         jobs = [("scan-judge", judge, "local"), ("ppi++", judge, "local"), ("scan-router", router, "local"),
                 ("dr", router, "local"), ("scan-battles", battles, "local"), ("style", battles, "local")]
         if args.ray:
-            jobs += [("ppi++", judge, "ray"), ("dr", router, "ray"), ("style", battles, "ray")]
+            jobs += [(kind, path, engine) for engine in ("ray", "ray-warm")
+                     for kind, path in (("ppi++", judge), ("dr", router), ("style", battles))]
         out = {}
         for kind, path, engine in jobs:
             r = run_job(kind, path, engine)
@@ -198,12 +206,13 @@ def main() -> None:
                   f"per pass {st['seconds'] / st['passes'] / floor_b['seconds']:.2f} (n={n})")
         if args.ray:
             for kind in ("ppi++", "dr", "style"):
-                r = out[(kind, "ray")]
-                if "error" in r:
-                    print(f"ray {kind}: no ratio ({r['error']})")
-                else:
-                    print(f"ratio {kind} ray 2 workers vs local engine: "
-                          f"{r['seconds'] / out[(kind, 'local')]['seconds']:.2f} (n={n})")
+                for engine, how in (("ray", "cold start"), ("ray-warm", "warm workers")):
+                    r = out[(kind, engine)]
+                    if "error" in r:
+                        print(f"{engine} {kind}: no ratio ({r['error']})")
+                    else:
+                        print(f"ratio {kind} ray 2 workers ({how}) vs local engine: "
+                              f"{r['seconds'] / out[(kind, 'local')]['seconds']:.2f} (n={n})")
     if args.plot:
         import matplotlib
 

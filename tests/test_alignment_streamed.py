@@ -50,6 +50,11 @@ def world():
     ({"features": ["facts"]}, {"cluster": "prompt_id", "ties": "drop"}),
 ])
 def test_streamed_style_equals_in_memory(world, tmp_path, style, options):
+    import tempfile
+    from pathlib import Path
+
+    spills = lambda: set(Path(tempfile.gettempdir()).glob("llmcause-style-*"))  # noqa: E731
+    before = spills()
     _split(world, tmp_path / "battles", seed=len(options))
     weights, penalty = options.get("weights", "none"), options.get("penalty", 0.0)
     prepared = prepare_battles(world, model_a="model_a", model_b="model_b", winner="winner",
@@ -59,6 +64,7 @@ def test_streamed_style_equals_in_memory(world, tmp_path, style, options):
     got = style_control_streamed(tmp_path / "battles", model_a="model_a", model_b="model_b", winner="winner",
                                  tokenizer="simple", batch_rows=97, **style, **options)
     _same(got.study, memory)
+    assert spills() <= before  # the texts' spill folder is removed
     assert (got.n_ties, got.ties_dropped) == (prepared.n_ties, prepared.ties_dropped)
     assert got.study.controlled.n_battles == memory.controlled.n_battles
 
@@ -179,3 +185,52 @@ def test_bad_input_in_a_dataset(bad_dir, capsys, change, argv, needles):
     assert out == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1
     for needle in needles:
         assert needle in err
+
+
+def test_report_over_a_file_of_the_dataset_is_refused(world, tmp_path, capsys):
+    _split(world.iloc[:300], tmp_path / "d", seed=1)
+    target = tmp_path / "d" / "part-0.parquet"
+    before = target.read_bytes()
+    for data in (str(tmp_path / "d"), str(tmp_path / "d" / "*.parquet")):
+        code, out, err = _run(capsys, ["alignment", "style", data, *COLS, "--features", "facts", "--report",
+                                       str(target)])
+        assert code == 2 and "is an input file" in err and "Traceback" not in err
+    assert target.read_bytes() == before
+
+
+def test_memory_stays_bounded_by_the_batch(tmp_path):
+    """Peak traced allocations do not grow with the number of battles (fixed models and clusters)."""
+    import tracemalloc
+
+    batch, rng = 2_000, np.random.default_rng(3)
+    names = np.array([f"m{j}" for j in range(6)])
+
+    def write(name, n):
+        a = rng.integers(0, 6, n)
+        b = (a + rng.integers(1, 6, n)) % 6
+        la, lb = rng.poisson(50, n), rng.poisson(50, n)
+        win = rng.random(n) < 1 / (1 + np.exp(-(0.3 * (a - b) + 2 * (la - lb) / (la + lb + 1))))
+        df = pd.DataFrame({"model_a": names[a], "model_b": names[b], "winner": np.where(win, "model_a", "model_b"),
+                           "length_a": la, "length_b": lb, "prompt": rng.integers(0, 500, n)})
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(4):
+            df.iloc[i * n // 4:(i + 1) * n // 4].to_parquet(root / f"p{i}.parquet", index=False,
+                                                            row_group_size=batch)
+        return str(root), int(df.memory_usage(deep=True).sum())
+
+    def peak(root):
+        tracemalloc.start()
+        result = style_control_streamed(root, model_a="model_a", model_b="model_b", winner="winner",
+                                        features=["length"], cluster="prompt", batch_rows=batch)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert result.study.controlled.n_clusters == 500
+        return top
+
+    small, _ = write("small", 8_000)
+    big, big_bytes = write("big", 80_000)
+    peak(small)  # first imports and caches out of the way
+    p_small, p_big = peak(small), peak(big)
+    assert p_big < 1.25 * p_small + 200_000, (p_small, p_big)
+    assert p_big < big_bytes / 3, (p_big, big_bytes)

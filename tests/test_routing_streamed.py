@@ -70,3 +70,21 @@ def test_streamed_bad_input(tmp_path):
     with pytest.raises(DataError, match="out of core the methods are"):
         evaluate_policies_streamed(path, action="model", reward="q", policies=["always:big"], propensity="p",
                                    features="x", methods=["dros"])
+
+
+@pytest.mark.parametrize("claimed_rows", [10, 10**12])
+def test_sample_is_the_same_with_or_without_the_hash_cut(tmp_path, monkeypatch, claimed_rows):
+    """The sampling pass cuts at a hash set from the row count; the sample (and so every estimate) is the
+    same as with no cut (a count of 10 rows), and when too few rows fall under the cut (a count of 10¹²)
+    the pass runs again without it."""
+    from llmcause.scan import ParquetDataset
+
+    df = router_log()
+    path = write(df, tmp_path / "log", [500, 1700])
+    kw = dict(action="model", reward="q", policies=["always:big", "column:choice"], features="x,domain",
+              methods=["dr", "ips"], sample_rows=600, batch_rows=300)
+    cut = evaluate_policies_streamed(path, **kw)
+    monkeypatch.setattr(ParquetDataset, "count_rows", lambda self: claimed_rows)
+    other = evaluate_policies_streamed(path, **kw)
+    for a, b in zip(cut, other):
+        assert (a.name, a.method, a.estimate, a.se) == (b.name, b.method, b.estimate, b.se)

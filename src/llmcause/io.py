@@ -368,7 +368,9 @@ def check_output_path(path: str | os.PathLike | None, option: str, inputs: Itera
         return
     p = Path(path)
     for source in inputs:
-        if source is not None and not isinstance(source, pd.DataFrame) and _same_file(p, source):
+        if source is None or isinstance(source, pd.DataFrame):
+            continue
+        if _same_file(p, source) or any(_same_file(p, f) for f in _dataset_files(source)):
             raise DataError(f"{option} {path}: is an input file of this command; choose another path")
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
@@ -401,6 +403,19 @@ def _same_path(a: Path, b: Path) -> bool:
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _dataset_files(source) -> list[str]:
+    """The files a directory or a glob input stands for (as the out-of-core scanner reads them); none for a
+    plain path."""
+    import glob
+
+    s = str(source)
+    if any(ch in s for ch in "*?["):
+        return [f for f in glob.glob(s, recursive=True) if os.path.isfile(f)]
+    if os.path.isdir(s):
+        return [str(f) for f in Path(s).rglob("*") if f.suffix in (".parquet", ".pq") and f.is_file()]
+    return []
 
 
 def _same_file(output: Path, source) -> bool:

@@ -4,7 +4,10 @@ What is exact and what is sampled:
 
 - the feature pipeline, the outcome models q̂ (per model, per cross-fitting
   fold) and, when propensities were not logged, the propensity models are
-  fitted on a seeded sample of at most ``sample_rows`` rows (one pass);
+  fitted on a seeded sample of at most ``sample_rows`` rows (one pass: the
+  rows with the smallest salted hashes; only rows under a hash cut set from
+  the log's row count leave Arrow, and the pass is repeated without the cut in
+  the rare case that fewer than ``sample_rows`` rows fall under it);
 - every row of the log is then scored by the fold models of its own fold
   (fold = salted hash of the cluster, or of the row's values, modulo K, so it
   does not depend on how the log is split), and IPS, SNIPS, DM, DR and SNDR are
