@@ -284,8 +284,11 @@ def _tune(candidates: Iterable[float], scores_for, bias_for, n: int) -> tuple[fl
     return float(best), table
 
 
+SWITCH_QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99)  # Switch-DR's candidate thresholds: these quantiles of w > 0
+
+
 def _switch_grid(w: np.ndarray) -> list[float]:
-    qs = np.unique(np.quantile(w[w > 0], [0.5, 0.75, 0.9, 0.95, 0.99])) if np.any(w > 0) else np.array([])
+    qs = np.unique(np.quantile(w[w > 0], SWITCH_QUANTILES)) if np.any(w > 0) else np.array([])
     return [*qs.tolist(), float(np.inf)]
 
 
@@ -445,15 +448,26 @@ def _withhold_if_few_contributions(est: Estimate, cluster, minimum: float = MIN_
     target (a click or none per item) and 0.75 with about 5 weighted clicks."""
     if minimum <= 0:
         return est
+    k = None
+    if events is None:
+        k = effective_contributions(est.influence, cluster)
+        if dropped is not None and np.any(dropped):
+            k = min(k, effective_contributions(dropped - dropped.mean(), cluster))
+    return withhold_interval(est, minimum, events, {"effective_contributions": k})
+
+
+def withhold_interval(est: Estimate, minimum: float, events: float | None, contributions: dict) -> Estimate:
+    """`_withhold_if_few_contributions` given the effective contributions already counted: ``contributions``
+    is {"effective_contributions": k} (or, out of core, {"effective_contributions_at_least": a lower bound}
+    when that bound already reaches ``minimum``); unused when ``events`` (0/1 rewards) decides."""
+    if minimum <= 0:
+        return est
     if events is not None:  # 0/1 rewards: the count of weighted events decides (one pass, shared by methods)
         diag = dict(est.diagnostics)
         enough = events >= MIN_EVENTS * minimum / MIN_CONTRIBUTIONS
     else:
-        k = effective_contributions(est.influence, cluster)
-        if dropped is not None and np.any(dropped):
-            k = min(k, effective_contributions(dropped - dropped.mean(), cluster))
-        diag = {**est.diagnostics, "effective_contributions": k}
-        enough = k >= minimum
+        diag = {**est.diagnostics, **contributions}
+        enough = next(iter(contributions.values())) >= minimum
     if enough:
         return est.with_(diagnostics=diag)
     what = (f"fewer than {MIN_EVENTS * minimum / MIN_CONTRIBUTIONS:g} weighted successes or failures "

@@ -54,6 +54,7 @@ import numpy as np
 
 from .estimate import Estimate
 from .inference import estimate_from_influence, wald_interval
+from .ope import SWITCH_QUANTILES
 
 CALIBRATION_ROW_BASE = -1  # as core.surrogate: calibration pseudo-rows −1..−K
 CALIBRATION_CLUSTER = "\x00calibration fold {k}"
@@ -642,6 +643,116 @@ def ope_linear(m: Moments, method: str) -> LinearEstimate:
     if lin.sum_sq() <= (1e-13 * max(1.0, abs(theta)) * n) ** 2:  # as core.ope: a constant term is rounding noise
         lin = LinearEstimate(theta, np.zeros(d), m, 0)
     return lin
+
+
+def ope_events(m: Moments) -> float:
+    """`core.ope.weighted_events` for 0/1 outcomes from the sums of `ope_components`: the smaller Kish ESS of
+    the weights over the successes (Σw·U, Σw²·U) and over the failures (the rest of Σw, Σw²)."""
+    sw, sww, swu, swwu = m.total[2], m.gram[2, 2], m.total[3], m.gram[2, 3]
+
+    def kish(s, ss):
+        return float(s * s / ss) if ss > 0 else 0.0
+
+    return min(kish(swu, swwu), kish(sw - swu, sww - swwu))
+
+
+def weight_ess_share(m: Moments, n_positive: float) -> float | None:
+    """Kish ESS of the nonzero weights as a share of their count (`core.ope.overlap_diagnostics`)."""
+    if n_positive <= 0:
+        return None
+    sw, sww = m.total[2], m.gram[2, 2]
+    return float(sw * sw / sww) / n_positive
+
+
+# --------------------------------------------------------------------------- Switch-DR's threshold from sums
+
+
+
+def quantiles_of_counts(values: np.ndarray, counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(x, qs)`` (linear, Hyndman & Fan's 7th) of the multiset x holding ``counts[j]`` copies of
+    the sorted distinct ``values[j]``, with the same floating-point steps as numpy (tested to be bitwise equal),
+    without forming x."""
+    values = np.asarray(values, dtype=float)
+    counts = np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
+    q = np.asarray(qs, dtype=float)
+    h = (n - 1) * q  # numpy's virtual index for the linear method
+    lo = np.floor(h)
+    gamma = h - lo
+    hi = lo + 1
+    top = h >= n - 1
+    lo[top], hi[top] = n - 1, n - 1
+    lo[h < 0], hi[h < 0] = 0, 0
+    ends = np.cumsum(counts)  # order statistic r lies at the first value whose cumulative count exceeds r
+
+    def at(r):
+        return values[np.searchsorted(ends, r.astype(np.int64), side="right")]
+
+    a, b = at(lo), at(hi)
+    diff = b - a
+    out = a + diff * gamma
+    upper = gamma >= 0.5
+    out[upper] = (b - diff * (1 - gamma))[upper]
+    return out
+
+
+@dataclass
+class WeightValueSums:
+    """Per distinct positive importance weight v (sorted): the row count and, per outcome e, Σs, Σs², Σm̂·s over
+    the rows with w = v, where s = w(U − q̂ₐ) and m̂ the direct term. Everything Switch-DR's threshold choice
+    (`switch_dr_tune`) needs, mergeable by value (exact: the weights are compared, never binned)."""
+
+    values: np.ndarray
+    sums: np.ndarray  # (V, 1 + 3E)
+
+    @classmethod
+    def of(cls, w, s_list, direct_list) -> "WeightValueSums":
+        w = np.asarray(w, dtype=float)
+        pos = np.flatnonzero(w > 0)
+        values, codes = np.unique(w[pos], return_inverse=True)
+        cols = [np.ones(pos.shape[0])]
+        for s, d in zip(s_list, direct_list):
+            sp = np.asarray(s, dtype=float)[pos]
+            cols += [sp, sp * sp, np.asarray(d, dtype=float)[pos] * sp]
+        return cls(values, _sum_by_code(codes.ravel(), values.shape[0], np.column_stack(cols)))
+
+    def __add__(self, other: "WeightValueSums") -> "WeightValueSums":
+        uniq, sums = _sum_by_key(np.concatenate([self.values, other.values]),
+                                 np.concatenate([self.sums, other.sums]))
+        return WeightValueSums(uniq.astype(float), sums)
+
+
+def switch_dr_tune(table: WeightValueSums, e: int, n: float, sum_direct: float, sum_direct_sq: float,
+                   tau: float | str = "auto") -> tuple[float, dict]:
+    """`core.ope`'s Switch-DR threshold from sums: with τ ``"auto"`` the candidate among the quantiles of the
+    positive weights (and ∞) minimising mean(ψ_τ²)/n + B̂_τ², B̂_τ = |Σ_{w>τ}s|/n (`core.ope._tune` over
+    `core.ope._switch_grid`); then θ̂_τ = (Σm̂ + Σ_{w≤τ}s)/n, the dropped mean B̂ = Σ_{w>τ}s/n and the share of
+    rows switched to DM, for outcome ``e`` of ``table``. Returns (τ, numbers)."""
+    counts = table.sums[:, 0]
+    s, ss, ms = (table.sums[:, 1 + 3 * e + j] for j in range(3))
+    cs, css, cms, cn = (np.concatenate([[0.0], np.cumsum(v)]) for v in (s, ss, ms, counts))
+
+    def at(c):
+        k = int(np.searchsorted(table.values, c, side="right"))  # rows with w ≤ c (zero weights add nothing)
+        total_phi = sum_direct + cs[k]
+        theta = total_phi / n
+        mean_sq = (sum_direct_sq + 2 * cms[k] + css[k]) / n - theta * theta
+        dropped = cs[-1] - cs[k]
+        return theta, mean_sq, dropped / n, cn[-1] - cn[k]
+
+    if tau == "auto":
+        grid = np.unique(quantiles_of_counts(table.values, counts.astype(np.int64), SWITCH_QUANTILES)).tolist() \
+            if table.values.shape[0] else []
+        best, best_mse = None, np.inf
+        for c in [*grid, float(np.inf)]:
+            _, mean_sq, bias, _ = at(c)
+            mse = float(max(mean_sq, 0.0) / n + abs(bias) ** 2)
+            if mse < best_mse:
+                best, best_mse = c, mse
+        tau = float(best)
+    theta, _, bias, switched = at(float(tau))
+    return float(tau), {"theta": float(theta), "bias_estimate": float(bias),
+                        "share_switched_to_dm": float(switched / n)}
 
 
 def weight_summary(m: Moments) -> dict:
