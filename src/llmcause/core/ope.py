@@ -151,11 +151,17 @@ def overlap_diagnostics(w: np.ndarray, action: np.ndarray, target: np.ndarray,
     if positive.size:
         ess_share = float(positive.sum() ** 2 / np.dot(positive, positive)) / positive.size
         diag["weight_ess_share"] = ess_share
-        if ess_share < WEIGHT_ESS_ALARM:
-            warns.append(f"heavy importance weights: the {positive.size} weighted rows count as only {ess_share:.0%} "
-                         f"of themselves (Kish ESS; largest weight {float(w.max()):.3g}); Wald intervals under-cover "
-                         "at such weights (COVERAGE.md, thin overlap), so read the empirical-likelihood interval")
+        warns += heavy_weight_warnings(ess_share, positive.size, float(w.max()))
     return diag, warns
+
+
+def heavy_weight_warnings(ess_share: float, n_positive: int, max_weight: float) -> list[str]:
+    """One line when the nonzero weights' Kish ESS is below `WEIGHT_ESS_ALARM` of their count."""
+    if not ess_share < WEIGHT_ESS_ALARM:
+        return []
+    return [f"heavy importance weights: the {n_positive} weighted rows count as only {ess_share:.0%} "
+            f"of themselves (Kish ESS; largest weight {max_weight:.3g}); Wald intervals under-cover "
+            "at such weights (COVERAGE.md, thin overlap), so read the empirical-likelihood interval"]
 
 
 def thin_overlap_warnings(matched: np.ndarray, share: np.ndarray, names: Sequence[str], label: str) -> list[str]:

@@ -755,6 +755,45 @@ def switch_dr_tune(table: WeightValueSums, e: int, n: float, sum_direct: float, 
                         "share_switched_to_dm": float(switched / n)}
 
 
+def finish_switch_dr(m: Moments, *, tau: float, share_switched: float, name: str = "policy",
+                     estimand: str = "policy value", level: float = 0.95, diagnostics: dict | None = None,
+                     warnings: Sequence[str] = ()) -> tuple[Estimate, LinearEstimate | None]:
+    """Switch-DR at threshold τ from the sums of z = [1, φ_τ, d_τ] with φ_τ = m̂ + 1{w ≤ τ}s the summand and
+    d_τ = 1{w > τ}s the dropped part of DR's correction (s = w(U − q̂ₐ)), as `core.ope.ope_estimates`: the Wald
+    estimate, widened by `core.ope.bias_aware_interval` when anything was dropped. Returns the estimate and
+    the dropped term's `LinearEstimate` (None when nothing was dropped), whose spread also counts towards
+    withholding the interval."""
+    from .inference import critical_value
+
+    n = m.total[0]
+    theta = float(m.total[1] / n)
+    lin = LinearEstimate(theta, np.array([-theta, 1.0, 0.0]), m, 0)
+    diag = {**(diagnostics or {}), "tau": float(tau), "share_switched_to_dm": float(share_switched)}
+    est = finish_linear(lin, name=name, estimand=estimand, method="switch-dr", level=level, diagnostics=diag,
+                        warnings=warnings)
+    if est.se <= 1e-13 * max(1.0, abs(theta)):  # as core.ope: a constant per-row term is rounding noise
+        est = finish_linear(LinearEstimate(theta, np.zeros(3), m, 0), name=name, estimand=estimand,
+                            method="switch-dr", level=level, diagnostics=diag, warnings=warnings)
+    if not m.gram[2, 2] > 0:  # nothing dropped: the plain Wald interval
+        return est, None
+    b = float(m.total[2] / n)
+    drop = LinearEstimate(b, np.array([-b, 0.0, 1.0]), m, 0)
+    bias = finish_linear(drop, name=name, estimand=estimand, method="bias", level=level)
+    split = 1.0 - (1.0 - level) / 2.0
+    half = critical_value(split, est.df) * est.se + abs(b) + critical_value(split, bias.df) * bias.se
+    return est.with_(ci_low=theta - half, ci_high=theta + half,
+                     diagnostics={**est.diagnostics, "bias_estimate": b, "bias_se": bias.se,
+                                  "interval": "bias-aware: Wald at level 1-(1-level)/2 widened by |bias "
+                                              "estimate| + its own Wald half-width"}), drop
+
+
+def effective_contributions_of(lin: LinearEstimate) -> float:
+    """`core.ope.effective_contributions` of a clustered estimate's influence values, from its cluster sums."""
+    _, sums = lin.cluster_totals()
+    ss = float(np.dot(sums, sums))
+    return float(np.sum(np.abs(sums)) ** 2 / ss) if ss > 0 else 0.0
+
+
 def weight_summary(m: Moments) -> dict:
     """Kish ESS and the mean weight from the sums of `ope_components`."""
     n, sw, sww = m.total[0], m.total[2], m.gram[2, 2]

@@ -22,7 +22,7 @@ weight distribution at once and stay in memory; so does ``--time``.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -30,14 +30,17 @@ import pandas as pd
 
 from ..core import partitioned as P
 from ..core.estimate import Estimate, EstimateTable
-from ..core.ope import MATCHED_ALARM, USED_SHARE, thin_overlap_warnings
+from ..core.ope import (MATCHED_ALARM, MIN_CONTRIBUTIONS, USED_SHARE, effective_contributions,
+                        heavy_weight_warnings, thin_overlap_warnings, withhold_interval)
 from ..io import DataError, parse_list
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
 from .logs import RoutingLog, parse_prices, read_log
 from .nuisance import MIN_ROWS, PROPENSITY_CLIP, default_outcome_model, is_binary
 from .policies import parse_policy, policy_matrix
 
-STREAMED_METHODS = ("ips", "snips", "dm", "dr", "sndr")
+STREAMED_METHODS = ("ips", "snips", "dm", "dr", "sndr", "switch-dr")
+N_BUCKETS = 1024  # hash buckets of rows whose sums bound the effective contributions from below
+MAX_WEIGHT_VALUES = 200_000  # distinct importance weights per policy kept to choose Switch-DR's τ exactly
 DEFAULT_SAMPLE_ROWS = 200_000
 _FOLD_KEY, _SAMPLE_KEY = "llmcause routing folds {seed}", "llmcause routing sample {seed}"
 
@@ -133,6 +136,10 @@ class RoutingPlan:
     policies: tuple
     lam: float | None
     source: str
+    taus: tuple = ()  # ((policy label, estimand), τ): Switch-DR thresholds whose dropped terms d_τ are summed
+    tables: bool = False  # sums per distinct weight (`P.WeightValueSums`), to choose τ
+    buckets: bool = False  # sums per hash bucket of rows: a lower bound on Σ|ψᵢ| without clusters
+    abs_coef: np.ndarray | None = None  # (D, E): Σᵢ|cₑᵀzᵢ| for each column c of it (exact contributions)
 
 
 def _plain(arr):
@@ -199,8 +206,8 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     y = numeric(batch, cols.reward)
     # the pipeline sees its own columns only; the whole row frame is built only for a policy that reads it
     X = plan.pipeline.transform(_frame(batch, [c for c in (*cols.features, cols.text) if c is not None]))
-    fold = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed), (codes, keys), y)
-            % np.uint64(plan.n_folds)).astype(np.int64)
+    unit = _unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed), (codes, keys), y)
+    fold = (unit % np.uint64(plan.n_folds)).astype(np.int64)
     n, K = y.shape[0], len(plan.models)
     # rows sorted by fold once (a radix sort of small ints): each fold's models then predict a contiguous slice
     order = np.argsort(fold.astype(np.uint8 if plan.n_folds < 256 else np.int64), kind="stable")
@@ -246,10 +253,13 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     # and no switch, w̃U = wU and the switch term is m̂), so only the distinct rows are formed, in place, and
     # summed; `Moments.transform` copies their sums into the 12 slots each block's finish expects (exactly).
     d = 1 + len(plan.policies) * (2 + 5 * len(outcomes))
-    zt = np.empty((d, n))
+    taus = dict(plan.taus)
+    zt = np.empty((d + len(taus), n))
     zt[0] = 1.0
     slots: list[int] = []
     extra = {}
+    info: dict = {"binary": {e: bool(np.all((u == 0) | (u == 1))) for e, (u, _) in outcomes.items()},
+                  "switched": {}, "tables": {}}
     j = 1
     for spec in plan.policies:
         target = _policy_target(spec, batch, index, plan.models)
@@ -269,8 +279,10 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
         np.divide(agree, p, out=w)
         zt[arow] = agree
         j += 2
-        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), share, float(w.max()))
-        for u, qm in outcomes.values():
+        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), share, float(w.max()),
+                             int(np.count_nonzero(w > 0)))
+        resid_rows, direct_rows = [], []
+        for estimand, (u, qm) in outcomes.items():
             if target is None:
                 np.einsum("ij,ij->i", pi, qm, out=zt[j + 1])
             else:
@@ -282,11 +294,26 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
             np.multiply(agree, u, out=zt[j + 4])
             # ope: [1, w̃U, w, wU, m̂, m̂ + w̃(U − q̂ₐ), w(U − q̂ₐ), switch = m̂]; naive: [R = 1, Rw, Rwy, 1]
             slots += [0, j, wrow, j, j + 1, j + 2, j + 3, j + 1, 0, arow, j + 4, 0]
+            key = (spec.label, estimand)
+            if key in taus:  # d_τ = 1{w > τ}·w(U − q̂ₐ), after every block's rows
+                row = d + list(taus).index(key)
+                np.multiply(zt[j + 3], w > taus[key], out=zt[row])
+                info["switched"][key] = int(np.count_nonzero(w > taus[key]))
+            resid_rows.append(zt[j + 3])
+            direct_rows.append(zt[j + 1])
             j += 5
-    T = np.zeros((d, len(slots)))
+        if plan.tables:
+            info["tables"][spec.label] = P.WeightValueSums.of(w, resid_rows, direct_rows)
+    slots += list(range(d, d + len(taus)))
+    T = np.zeros((d + len(taus), len(slots)))
     T[slots, np.arange(len(slots))] = 1.0
     cluster = labels(batch, cols.cluster) if cols.cluster else None
-    return P.partition_moments(zt, None, cluster, rows=True)[None].transform(T), extra, n
+    info["buckets"] = None
+    if plan.buckets and cluster is None:
+        bucket = ((unit // np.uint64(plan.n_folds)) % np.uint64(N_BUCKETS)).astype(np.int64)
+        info["buckets"] = P._sum_by_code(bucket, N_BUCKETS, zt.T) @ T
+    info["abs"] = None if plan.abs_coef is None else np.abs(plan.abs_coef.T @ (T.T @ zt)).sum(axis=1)
+    return P.partition_moments(zt, None, cluster, rows=True)[None].transform(T), extra, n, info
 
 
 def _policy_target(spec, batch: Batch, index: dict, models) -> np.ndarray | None:
@@ -314,7 +341,7 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
                                learner: str = "linear", compare: bool = False, naive: bool = True,
                                engine: str = "local", address: str | None = None,
                                sample_rows: int = DEFAULT_SAMPLE_ROWS, batch_rows: int = DEFAULT_BATCH_ROWS,
-                               progress=None) -> EstimateTable:
+                               tau: float | str = "auto", progress=None) -> EstimateTable:
     """`routing.evaluate.evaluate_policies` on a Parquet file, directory or glob, out of core."""
     methods = list(dict.fromkeys(methods))
     notes = []
@@ -326,6 +353,13 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
         raise DataError(f"--method {bad[0]}: out of core the methods are {', '.join(STREAMED_METHODS)}")
     if not methods:
         methods = ["dr"]
+    if tau != "auto":
+        try:
+            tau = float(tau)
+        except (TypeError, ValueError):
+            tau = float("nan")
+        if not tau >= 0:
+            raise DataError("tau: give a threshold of at least 0 for the importance weights, or auto")
     if not policies:
         raise DataError("give at least one --policy")
     ds = path if isinstance(path, ParquetDataset) else ParquetDataset(path)
@@ -375,24 +409,162 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     if sample[0] is None:
         raise DataError(f"{ds.label}: the dataset has no rows")
     plan = _plan(ds.label, cols, sorted(seen), sample[0], costs, n_folds, seed, learner, specs, lam)
+    switch = "switch-dr" in methods
+    keys = [(spec.label, e) for spec in specs for e in _estimands(plan)]
+    auto = switch and tau == "auto"
+    fixed = tuple((k, float(tau)) for k in keys) if switch and not auto else ()
+    plan = replace(plan, taus=fixed, tables=auto, buckets=cluster is None)
+    first = _score(plan, run, progress)
+    m = first.m
+    tuned: dict = {}
+    if auto:
+        for spec in specs:
+            table = first.tables.get(spec.label)
+            for e_index, estimand in enumerate(_estimands(plan)):
+                block = _block(plan, spec.label, estimand)
+                direct = block + 4
+                tuned[(spec.label, estimand)] = P.switch_dr_tune(
+                    table if table is not None else P.WeightValueSums(np.zeros(0), np.zeros((0, 1 + 3 * 3))),
+                    e_index, float(m.total[0]), float(m.total[direct]), float(m.gram[direct, direct]))
+        plan = replace(plan, taus=tuple((k, v[0]) for k, v in tuned.items()))
+    # Effective contributions without clusters: Σ|ψᵢ| is not a sum of fixed components, so the bucket sums
+    # bound it from below; an estimate whose bound does not settle the interval (and a tuned Switch-DR, whose
+    # d_τ is only known now) is counted exactly in a second scoring pass with its coefficients fixed.
+    coefs = _contribution_coefs(plan, first, methods, tuned, exact_all=auto)
+    need = [(k, c) for k, c, _, undecided in coefs if undecided]
+    bounds = {k: b for k, _, b, undecided in coefs if not undecided}
+    if auto or need:
+        plan = replace(plan, tables=False, buckets=False,
+                       abs_coef=np.column_stack([c for _, c in need]) if need else None)
+        second = _score(plan, run, progress)
+        exact = {k: float(v) for (k, _), v in zip(need, second.abs)} if need else {}
+        return _finish(plan, second, methods, level, compare, naive, notes, exact, need, bounds)
+    return _finish(plan, first, methods, level, compare, naive, notes, {}, [], bounds)
+
+
+@dataclass
+class _Scored:
+    m: P.Moments
+    extras: dict
+    n: int
+    binary: dict
+    switched: dict
+    tables: dict
+    buckets: np.ndarray | None
+    abs: np.ndarray | None
+
+
+def _score(plan: RoutingPlan, run, progress) -> _Scored:
+    """One scoring pass over every row: moments, overlap counts, and what the plan asks for beside."""
     acc = P.MomentsAccumulator()
-    extras: dict = {}
-    n_rows = [0]
+    out = _Scored(None, {}, 0, {}, {}, {}, None, None)
 
     def add(part):
-        grouped, extra, n = part
+        grouped, extra, n, info = part
         acc.add({None: grouped})
-        n_rows[0] += n
-        for label, (matched, share, wmax) in extra.items():
-            if label in extras:
-                m0, s0, w0 = extras[label]
-                extras[label] = (m0 + matched, s0 + share, max(w0, wmax))
+        out.n += n
+        for label, (matched, share, wmax, npos) in extra.items():
+            if label in out.extras:
+                m0, s0, w0, p0 = out.extras[label]
+                out.extras[label] = (m0 + matched, s0 + share, max(w0, wmax), p0 + npos)
             else:
-                extras[label] = (matched, share, wmax)
+                out.extras[label] = (matched, share, wmax, npos)
+        for e, flag in info["binary"].items():
+            out.binary[e] = out.binary.get(e, True) and flag
+        for k, c in info["switched"].items():
+            out.switched[k] = out.switched.get(k, 0) + c
+        for label, table in info["tables"].items():
+            merged = table if label not in out.tables else out.tables[label] + table
+            if merged.values.shape[0] > MAX_WEIGHT_VALUES:
+                raise DataError(f"--method switch-dr: the importance weights of policy {label} take more than "
+                                f"{MAX_WEIGHT_VALUES} distinct values, and out of core its threshold is chosen from "
+                                "the exact quantiles of the weights kept value by value (estimated or finely "
+                                "varying propensities); give a fixed tau or evaluate the log in memory")
+            out.tables[label] = merged
+        if info["buckets"] is not None:
+            out.buckets = info["buckets"] if out.buckets is None else out.buckets + info["buckets"]
+        if info["abs"] is not None:
+            out.abs = info["abs"] if out.abs is None else out.abs + info["abs"]
 
     run(functools.partial(routing_partition, plan), add, progress=progress)
-    m = acc.result()[None]
-    return _finish(plan, m, extras, n_rows[0], methods, level, compare, naive, notes)
+    out.m = acc.result()[None]
+    return out
+
+
+def _estimands(plan: RoutingPlan) -> list[str]:
+    out = ["quality"]
+    if plan.cols.cost is not None or plan.prices is not None:
+        out.append("cost")
+        if plan.lam is not None:
+            out.append("utility")
+    return out
+
+
+def _block(plan: RoutingPlan, label: str, estimand: str) -> int:
+    """First column of a (policy, estimand) block: 8 OPE components, then 4 of the naive mean."""
+    labels_ = [s.label for s in plan.policies]
+    ests = _estimands(plan)
+    return 12 * (labels_.index(label) * len(ests) + ests.index(estimand))
+
+
+def _tau_col(plan: RoutingPlan, label: str, estimand: str) -> int:
+    return 12 * len(plan.policies) * len(_estimands(plan)) + [k for k, _ in plan.taus].index((label, estimand))
+
+
+def _minimum(plan: RoutingPlan, estimand: str) -> float:
+    exact = estimand == "cost" and plan.prices is not None  # known given the prompts: no rows needed
+    return 0 if exact else MIN_CONTRIBUTIONS
+
+
+def _contribution_coefs(plan: RoutingPlan, scored: _Scored, methods, tuned: dict, exact_all: bool) -> list:
+    """((label, estimand, method, part), c, bound, exact needed) for every unclustered estimate whose interval
+    hangs on its effective contributions: c over the columns of the plan's moments (the d_τ columns included),
+    the bucket bound (None with ``exact_all``), and whether that bound leaves the interval undecided."""
+    if plan.cols.cluster is not None:
+        return []
+    m = scored.m
+    D = 12 * len(plan.policies) * len(_estimands(plan)) + len(plan.taus)
+    out = []
+    for spec in plan.policies:
+        for estimand in _estimands(plan):
+            if _minimum(plan, estimand) <= 0 or scored.binary[estimand]:
+                continue  # no interval withheld, or the weighted events decide
+            block = _block(plan, spec.label, estimand)
+            for method in methods:
+                if method == "dm":
+                    continue
+                coefs = []
+                if method == "switch-dr":
+                    t = _tau_col(plan, spec.label, estimand)
+                    if tuned:
+                        theta, b = tuned[(spec.label, estimand)][1]["theta"], \
+                            tuned[(spec.label, estimand)][1]["bias_estimate"]
+                    else:
+                        n = m.total[0]
+                        theta = float((m.total[block + 5] - m.total[t]) / n)
+                        b = float(m.total[t] / n)
+                    c = np.zeros(D)
+                    c[block], c[block + 5], c[t] = -theta, 1.0, -1.0
+                    coefs.append(("psi", c))
+                    c = np.zeros(D)
+                    c[block], c[t] = -b, 1.0
+                    coefs.append(("drop", c))
+                else:
+                    lin = P.ope_linear(m.select(np.arange(block, block + 8)), method)
+                    c = np.zeros(D)
+                    c[block:block + 8] = lin.coef
+                    coefs.append(("psi", c))
+                for part, c in coefs:
+                    key = (spec.label, estimand, method, part)
+                    bound = None if exact_all or scored.buckets is None else _bound(scored.buckets, m, c)
+                    out.append((key, c, bound, bound is None or bound < _minimum(plan, estimand)))
+    return out
+
+
+def _bound(buckets: np.ndarray, m: P.Moments, c: np.ndarray) -> float:
+    """(Σ_b|Σ_{i∈b}ψᵢ|)²/Σψᵢ² ≤ the effective contributions (Σᵢ|ψᵢ|)²/Σψᵢ² (triangle inequality)."""
+    ss = float(c @ m.gram[:c.shape[0], :c.shape[0]] @ c)
+    return float(np.sum(np.abs(buckets[:, :c.shape[0]] @ c)) ** 2 / ss) if ss > 0 else 0.0
 
 
 def _plan(src, cols, models, sample, costs, n_folds, seed, learner, specs, lam) -> RoutingPlan:
@@ -446,13 +618,11 @@ def _sample_fold(cols: LogColumns, frame: pd.DataFrame, seed: int, a_global) -> 
                       numeric(batch, cols.reward))
 
 
-def _finish(plan: RoutingPlan, m: P.Moments, extras: dict, n: int, methods, level, compare, naive,
-            notes) -> EstimateTable:
-    estimands = ["quality"]
-    if plan.cols.cost is not None or plan.prices is not None:
-        estimands.append("cost")
-        if plan.lam is not None:
-            estimands.append("utility")
+def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, notes, exact: dict,
+            need: list, bounds: dict) -> EstimateTable:
+    m, extras, n = scored.m, scored.extras, scored.n
+    estimands = _estimands(plan)
+    coef_of = {k: c for k, c in need}
     warnings: list[str] = []
     if plan.cols.propensity is None:
         warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
@@ -461,43 +631,84 @@ def _finish(plan: RoutingPlan, m: P.Moments, extras: dict, n: int, methods, leve
                  if plan.prices is not None else None)
     out: list[Estimate] = []
     lin_of: dict = {}
-    col = 0
-    width = 8 + 4
+
+    def contributions(key, lin: P.LinearEstimate, est: Estimate | None) -> tuple[str, float]:
+        """(diagnostic name, value) of the effective contributions of an estimate's (``est``) or its bias
+        term's (``lin``) influence values: exact from cluster sums or from the second pass, else the bucket
+        bound that settled the interval."""
+        if m.clustered:
+            if est is not None:
+                return "effective_contributions", effective_contributions(est.influence, est.cluster)
+            return "effective_contributions", P.effective_contributions_of(lin)
+        if key in exact:
+            c = coef_of[key]
+            ss = float(c @ m.gram @ c)
+            zero = est is not None and not np.any(lin.coef)  # a constant term: no contributions (as core.ope)
+            return "effective_contributions", (exact[key] ** 2 / ss if ss > 0 and not zero else 0.0)
+        return "effective_contributions_at_least", bounds[key]
+
     for spec in plan.policies:
-        matched, share_sum, wmax = extras[spec.label]
+        matched, share_sum, wmax, npos = extras[spec.label]
         share = share_sum / n
-        ope_m = None
         for estimand in estimands:
-            cols_ope = np.arange(col, col + 8)
-            cols_naive = np.arange(col + 8, col + 12)
-            col += width
+            block = _block(plan, spec.label, estimand)
+            cols_ope = np.arange(block, block + 8)
             ope_m = m.select(cols_ope)
-            diag = {**P.weight_summary(ope_m), "max_weight": wmax,
+            summary = P.weight_summary(ope_m)
+            diag = {"ess": summary["ess"], "ess_fraction": summary["ess_fraction"], "max_weight": wmax,
+                    "mean_weight": summary["mean_weight"],
                     "matched": {plan.models[j]: float(matched[j]) for j in range(len(plan.models))},
-                    "target_share": {plan.models[j]: float(share[j]) for j in range(len(plan.models))}}
-            diag = {"ess": diag["ess"], "ess_fraction": diag["ess_fraction"], "max_weight": wmax,
-                    "mean_weight": diag["mean_weight"], "matched": diag["matched"],
-                    "target_share": diag["target_share"]}
+                    "target_share": {plan.models[j]: float(share[j]) for j in range(len(plan.models))},
+                    "thin_overlap": {plan.models[j]: float(matched[j]) for j in range(len(plan.models))
+                                     if share[j] >= USED_SHARE and matched[j] < MATCHED_ALARM}}
             warns = thin_overlap_warnings(matched, share, list(plan.models), spec.label)
-            diag["thin_overlap"] = {plan.models[j]: float(matched[j]) for j in range(len(plan.models))
-                                    if share[j] >= USED_SHARE and matched[j] < MATCHED_ALARM}
+            ess_share = P.weight_ess_share(ope_m, npos)
+            if ess_share is not None:
+                diag["weight_ess_share"] = ess_share
+                warns += heavy_weight_warnings(ess_share, npos, wmax)
+            events = P.ope_events(ope_m) if scored.binary[estimand] else None
+            if events is not None:
+                diag["effective_events"] = events
+            minimum = _minimum(plan, estimand)
             for method in methods:
                 extra = {"clip": None} if method in ("ips", "dr") else {}
                 d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated"}
                 if cost_note and estimand == "cost":
                     d["note"] = cost_note
-                lin = P.ope_linear(ope_m, method)
-                full = np.zeros(m.total.shape[0])
-                full[cols_ope] = lin.coef
-                lin_of[(spec.label, estimand, method)] = P.LinearEstimate(lin.theta, full, m, int(cols_ope[0]))
                 if method == "dm":  # a point estimate only, as in core.ope
                     out.append(P.finish_ope(ope_m, "dm", name=spec.label, estimand=estimand, level=level,
                                             diagnostics=d))
                     continue
-                out.append(P.finish_linear(lin, name=spec.label, estimand=estimand, method=method, level=level,
-                                           diagnostics=d, warnings=warns))
+                key = (spec.label, estimand, method)
+                if method == "switch-dr":
+                    t = _tau_col(plan, spec.label, estimand)
+                    tau = dict(plan.taus)[(spec.label, estimand)]
+                    T3 = np.zeros((m.total.shape[0], 3))
+                    T3[block, 0], T3[block + 5, 1], T3[t, 1], T3[t, 2] = 1.0, 1.0, -1.0, 1.0
+                    m3 = m.transform(T3)
+                    est, drop = P.finish_switch_dr(m3, tau=tau, share_switched=scored.switched[(spec.label, estimand)]
+                                                   / n, name=spec.label, estimand=estimand, level=level,
+                                                   diagnostics=d, warnings=warns)
+                    lin = P.LinearEstimate(est.estimate, np.array([-est.estimate, 1.0, 0.0]) if est.se > 0
+                                           else np.zeros(3), m3, 0)
+                else:
+                    lin = P.ope_linear(ope_m, method)
+                    full = np.zeros(m.total.shape[0])
+                    full[cols_ope] = lin.coef
+                    lin_of[key] = P.LinearEstimate(lin.theta, full, m, int(cols_ope[0]))
+                    est = P.finish_linear(lin, name=spec.label, estimand=estimand, method=method, level=level,
+                                          diagnostics=d, warnings=warns)
+                    drop = None
+                if minimum > 0 and events is None:
+                    name_k, k = contributions((*key, "psi"), lin, est)
+                    if drop is not None:
+                        k = min(k, contributions((*key, "drop"), drop, None)[1])
+                    est = withhold_interval(est, minimum, None, {name_k: k})
+                elif minimum > 0:
+                    est = withhold_interval(est, minimum, events, {})
+                out.append(est)
             if naive:
-                nm = m.select(cols_naive)
+                nm = m.select(np.arange(block + 8, block + 12))
                 total = float(nm.total[1])
                 if total <= 0:
                     nan = float("nan")
@@ -505,11 +716,11 @@ def _finish(plan: RoutingPlan, m: P.Moments, extras: dict, n: int, methods, leve
                                         ci_low=nan, ci_high=nan, level=level, n=n,
                                         diagnostics={"matched_rows": 0.0}))
                 else:
-                    est = P.finish_weighted_mean(nm, name=spec.label, estimand=estimand, method="naive", level=level,
-                                                 diagnostics={"matched_rows": total})
-                    out.append(est)
-    if compare and len(plan.policies) > 1:
-        method = methods[0]
+                    out.append(P.finish_weighted_mean(nm, name=spec.label, estimand=estimand, method="naive",
+                                                      level=level, diagnostics={"matched_rows": total}))
+    plain = [x for x in methods if x in ("dr", "sndr", "snips", "ips")]  # as routing.evaluate.policy_contrasts
+    if compare and len(plan.policies) > 1 and plain:
+        method = plain[0]
         base = plan.policies[0].label
         for estimand in estimands:
             a = lin_of[(base, estimand, method)]
