@@ -296,3 +296,46 @@ def test_battle_newton_over_partitions_equals_fit_bradley_terry(penalty, cluster
     np.testing.assert_allclose(fit.coefs, ref.coefs, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fit.strengths_cov, ref.strengths_cov, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(fit.coefs_cov, ref.coefs_cov, rtol=1e-10, atol=1e-14)
+
+
+def test_quantiles_from_value_counts_are_numpys_bitwise():
+    from llmcause.core.partitioned import SWITCH_QUANTILES, quantiles_of_counts
+
+    rng = np.random.default_rng(7)
+    for t in range(400):
+        n = int(rng.integers(1, 80))
+        x = rng.choice(rng.exponential(size=int(rng.integers(1, 8))), n) if t % 2 else rng.exponential(size=n)
+        qs = SWITCH_QUANTILES if t % 3 else rng.random(4)
+        values, counts = np.unique(x, return_counts=True)
+        assert np.array_equal(quantiles_of_counts(values, counts, qs), np.quantile(x, qs))
+
+
+def test_switch_dr_threshold_from_merged_value_sums_equals_core_ope():
+    """τ chosen from sums per distinct weight, merged over parts (one empty), is core.ope's tuned τ, and the
+    estimate at it is core.ope's (over seeds where τ switches rows to DM and where it does not)."""
+    from llmcause.core.ope import ope_estimates
+    from llmcause.core.partitioned import WeightValueSums, switch_dr_tune
+
+    switched = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n, k = 900, 3
+        action = rng.integers(0, k, n)
+        prop = np.where(rng.random(n) < 0.03, 0.02, rng.choice([0.3, 0.5], n))  # a few heavy weights
+        target = np.eye(k)[rng.integers(0, k, n)]
+        q = rng.normal(size=(n, k))
+        u = q[np.arange(n), action] + rng.normal(size=n)
+        w = target[np.arange(n), action] / prop
+        s = w * (u - q[np.arange(n), action])
+        direct = (target * q).sum(axis=1)
+        table = None
+        for p in (slice(0, 300), slice(300, 300), slice(300, n)):
+            part = WeightValueSums.of(w[p], [s[p]], [direct[p]])
+            table = part if table is None else table + part
+        tau, info = switch_dr_tune(table, 0, float(n), float(direct.sum()), float(direct @ direct))
+        est = ope_estimates(u, action, prop, target, q, methods=["switch-dr"], min_contributions=0)[0]
+        assert tau == est.diagnostics["tau"]
+        assert info["theta"] == pytest.approx(est.estimate, rel=1e-12)
+        assert info["share_switched_to_dm"] == est.diagnostics["share_switched_to_dm"]
+        switched.append(info["share_switched_to_dm"] > 0)
+    assert any(switched) and not all(switched)

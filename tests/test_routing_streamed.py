@@ -35,29 +35,108 @@ def write(df, root, cuts):
     return str(root)
 
 
-@pytest.mark.parametrize("cluster,propensity", [(None, "p"), ("prompt", "p"), (None, None)])
-def test_streamed_equals_in_memory_with_the_same_folds(tmp_path, cluster, propensity):
-    df = router_log()
-    path = write(df, tmp_path / "log", [500, 1700])
-    policies = ["always:big", "column:choice", "probs:pi_"]
-    methods = ["ips", "snips", "dm", "dr", "sndr"]
-    got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity=propensity,
-                                     cost="cost", features="x,domain", cluster=cluster, methods=methods, lam=0.2,
-                                     compare=True, batch_rows=300)
-    cols = LogColumns("model", "q", propensity, "cost", ("x", "domain"), None, cluster, ("choice",))
+FLOOR_KEYS = {"propensity_floor", "rows_floored", "rows_floored_per_model", "share_rows_floored"}
+
+
+def in_memory(df, policies, methods, *, reward="q", propensity="p", cost="cost", cluster=None, lam=0.2,
+              compare=True, features="x,domain"):
+    """`evaluate_policies` with the folds the streamed path hashes."""
+    cols = LogColumns("model", reward, propensity, cost, tuple(features.split(",")), None, cluster, ())
     batch = Batch("all", None, {c: pa.array(df[c]) for c in df.columns})
-    folds = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=0), labels(batch, "model"), df["q"].to_numpy())
+    folds = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=0), labels(batch, "model"), df[reward].to_numpy())
              % np.uint64(5)).astype(int)
-    log = read_log(df, action="model", reward="q", propensity=propensity, cost="cost", features="x,domain",
+    log = read_log(df, action="model", reward=reward, propensity=propensity, cost=cost, features=features,
                    cluster=cluster)
-    mem = evaluate_policies(log, policies, methods=methods, lam=0.2, compare=True,
-                            nuisances=fit_nuisances(log, folds=folds))
+    return evaluate_policies(log, policies, methods=methods, lam=lam, compare=compare,
+                             nuisances=fit_nuisances(log, folds=folds))
+
+
+def assert_same(got, mem):
+    """Same rows, numbers to 1e-12, warnings and diagnostics; out of core an effective count that a bound
+    settled is reported as that bound, which must not exceed the exact count."""
     assert len(got) == len(mem)
     for g, e in zip(got, mem):
         assert (g.name, g.estimand, g.method, g.n) == (e.name, e.estimand, e.method, e.n)
         for key in ("estimate", "se", "ci_low", "ci_high"):
-            assert getattr(g, key) == pytest.approx(getattr(e, key), rel=1e-9, abs=1e-12, nan_ok=True), (g, e, key)
+            assert getattr(g, key) == pytest.approx(getattr(e, key), rel=1e-12, abs=1e-12, nan_ok=True), (g, e, key)
+        assert g.warnings == e.warnings, (g, e)
+        gd, ed = dict(g.diagnostics), {k: v for k, v in e.diagnostics.items() if k not in FLOOR_KEYS}
+        if "effective_contributions_at_least" in gd:
+            assert gd.pop("effective_contributions_at_least") <= ed.pop("effective_contributions") * (1 + 1e-12)
+        assert gd.keys() == ed.keys(), (g, set(gd) ^ set(ed))
+        for k, v in ed.items():
+            if isinstance(v, float):
+                assert gd[k] == pytest.approx(v, rel=1e-12, abs=1e-12, nan_ok=True), (g, k)
+            else:
+                assert gd[k] == pytest.approx(v, rel=1e-12, abs=1e-12) if isinstance(v, dict) else gd[k] == v, (g, k)
     assert got.warnings == mem.warnings
+
+
+@pytest.mark.parametrize("cluster,propensity", [(None, "p"), ("prompt", "p"), (None, None)])
+def test_streamed_equals_in_memory_with_the_same_folds(tmp_path, cluster, propensity):
+    """Every method, Switch-DR's tuned τ included, over parts with an empty one; clusters span parts."""
+    df = router_log()
+    path = write(df, tmp_path / "log", [500, 500, 1700])
+    policies = ["always:big", "column:choice", "probs:pi_"]
+    methods = ["ips", "snips", "dm", "dr", "sndr", "switch-dr"]
+    got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity=propensity,
+                                     cost="cost", features="x,domain", cluster=cluster, methods=methods, lam=0.2,
+                                     compare=True, batch_rows=300)
+    mem = in_memory(df, policies, methods, propensity=propensity, cluster=cluster)
+    assert_same(got, mem)
+    taus = {g.diagnostics["tau"] for g in got if g.method == "switch-dr"}
+    assert any(np.isfinite(t) for t in taus)  # the tuned thresholds switch some rows to DM
+
+
+@pytest.mark.parametrize("cluster", [None, "prompt"])
+@pytest.mark.parametrize("tau", [0.0, 1.3, float("inf")])
+def test_switch_dr_with_a_fixed_threshold_equals_in_memory(tmp_path, monkeypatch, cluster, tau):
+    import functools
+
+    import llmcause.routing.evaluate as ev
+    from llmcause.core.ope import ope_estimates
+
+    df = router_log(1500, seed=3)
+    path = write(df, tmp_path / "log", [700, 700])
+    policies = ["always:big", "probs:pi_"]
+    got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity="p",
+                                     features="x,domain", cluster=cluster, methods=["switch-dr", "dr"], tau=tau,
+                                     cost=None, batch_rows=400)
+    monkeypatch.setattr(ev, "ope_estimates", functools.partial(ope_estimates, tau=tau))
+    mem = in_memory(df, policies, ["switch-dr", "dr"], cost=None, cluster=cluster, lam=None, compare=False)
+    assert_same(got, mem)
+    assert all(g.diagnostics["tau"] == tau for g in got if g.method == "switch-dr")
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("cluster", [None, "prompt"])
+def test_withheld_intervals_and_overlap_warnings_as_in_memory(tmp_path, cluster, binary):
+    """A model the old router chose 15 times, a sparse outcome: intervals for the policy that always takes it
+    are withheld (too few contributions, or with 0/1 rewards too few weighted events), with the same notes and thin-overlap
+    and heavy-weight warnings as in memory; a policy with good overlap keeps its intervals."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    x = rng.normal(size=n)
+    rare = np.zeros(n, dtype=bool)
+    rare[rng.choice(n, 15, replace=False)] = True
+    big = ~rare & (rng.random(n) < 0.5)
+    model = np.where(rare, "rare", np.where(big, "big", "small"))
+    prop = np.where(rare, 0.015, 0.4925)
+    hit = rng.random(n) < 0.1 + 0.2 * big  # a sparse outcome (a purchase, a click) or its size
+    q = hit.astype(float) if binary else hit * rng.exponential(1.0 + x * x, n)
+    df = pd.DataFrame({"model": model, "q": q, "p": prop, "x": x, "domain": rng.choice(["a", "b"], n),
+                       "prompt": rng.integers(0, 500, n)})
+    path = write(df, tmp_path / "log", [900, 900])
+    policies = ["always:rare", "always:big"]
+    methods = ["ips", "dr", "sndr", "switch-dr"]
+    got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity="p",
+                                     features="x,domain", cluster=cluster, methods=methods, batch_rows=500)
+    mem = in_memory(df, policies, methods, cost=None, cluster=cluster, lam=None, compare=False)
+    assert_same(got, mem)
+    rare_rows = [g for g in got if g.name == "always:rare" and g.method != "naive"]
+    assert rare_rows and all(np.isnan(g.ci_low) and "intervals withheld" in g.warnings[-1] for g in rare_rows)
+    assert all(any("thin overlap" in w for w in g.warnings) for g in rare_rows)
+    assert all(np.isfinite(g.ci_low) for g in got if g.name == "always:big" and g.method != "naive")
 
 
 def test_streamed_bad_input(tmp_path):
@@ -70,6 +149,33 @@ def test_streamed_bad_input(tmp_path):
     with pytest.raises(DataError, match="out of core the methods are"):
         evaluate_policies_streamed(path, action="model", reward="q", policies=["always:big"], propensity="p",
                                    features="x", methods=["dros"])
+    df.loc[250, "p"] = 0.5
+    good = write(df, tmp_path / "good", [200])
+    for tau in (-1.0, float("nan"), "often"):
+        with pytest.raises(DataError, match="tau: give a threshold of at least 0"):
+            evaluate_policies_streamed(good, action="model", reward="q", policies=["always:big"], propensity="p",
+                                       features="x", methods=["switch-dr"], tau=tau)
+
+
+def test_switch_dr_refuses_too_many_distinct_weights(tmp_path, monkeypatch, capsys):
+    """τ is chosen from exact quantiles kept value by value; past the cap the command says so (exit 2)."""
+    import llmcause.routing.streamed as st
+    from llmcause.cli import run
+
+    df = router_log(600)
+    path = write(df, tmp_path / "log", [300])
+    monkeypatch.setattr(st, "MAX_WEIGHT_VALUES", 50)
+    code = run(["routing", "evaluate", path, "-a", "model", "-y", "q", "--propensity", "p", "-x", "x",
+                "-p", "probs:pi_", "--method", "switch-dr"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "policy probs:pi_" in err and "more than 50 distinct values" in err and "fixed tau" in err
+    df["p"] = 0.5  # one logging probability: the weights take the values 0 and 2 only
+    path = write(df, tmp_path / "even", [300])
+    code = run(["routing", "evaluate", path, "-a", "model", "-y", "q", "--propensity", "p", "-x", "x",
+                "-p", "always:big", "--method", "switch-dr,dr", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("claimed_rows", [10, 10**12])

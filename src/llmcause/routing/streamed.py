@@ -479,7 +479,8 @@ def _score(plan: RoutingPlan, run, progress) -> _Scored:
                 raise DataError(f"--method switch-dr: the importance weights of policy {label} take more than "
                                 f"{MAX_WEIGHT_VALUES} distinct values, and out of core its threshold is chosen from "
                                 "the exact quantiles of the weights kept value by value (estimated or finely "
-                                "varying propensities); give a fixed tau or evaluate the log in memory")
+                                "varying propensities); evaluate the log in memory, or give evaluate_policies_streamed "
+                                "a fixed tau")
             out.tables[label] = merged
         if info["buckets"] is not None:
             out.buckets = info["buckets"] if out.buckets is None else out.buckets + info["buckets"]
