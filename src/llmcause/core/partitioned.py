@@ -592,8 +592,9 @@ def finish_ope(m: Moments, method: str, *, name: str = "policy", estimand: str =
     """One `core.ope` estimate from the sums of `ope_components` (Switch-DR at the τ given there).
 
     DM is a point estimate only, as in `core.ope`. The Wald intervals here are those of the point
-    estimates' own spread: `core.ope` also widens Switch-DR and clipped IPS/DR by a bias bound and
-    withholds intervals carried by too few events, which these sums do not yet hold.
+    estimates' own spread; Switch-DR's bias-aware interval is `finish_switch_dr`, and the rule that
+    withholds intervals carried by too few events is `core.ope.withhold_interval` (see
+    `routing.streamed` for how its counts come from sums). Clipped IPS/DR are not finished here.
     """
     if method == "dm":
         from .ope import DM_NOTE

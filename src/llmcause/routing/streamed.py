@@ -10,13 +10,36 @@ What is exact and what is sampled:
   the rare case that fewer than ``sample_rows`` rows fall under it);
 - every row of the log is then scored by the fold models of its own fold
   (fold = salted hash of the cluster, or of the row's values, modulo K, so it
-  does not depend on how the log is split), and IPS, SNIPS, DM, DR and SNDR are
-  sums over all rows (`core.partitioned`): exact given those nuisances. With a
-  sample that holds the whole log this is the in-memory cross-fitted estimator
-  with the same folds.
+  does not depend on how the log is split), and IPS, SNIPS, DM, DR, SNDR and
+  Switch-DR are sums over all rows (`core.partitioned`): exact given those
+  nuisances. With a sample that holds the whole log this is the in-memory
+  cross-fitted estimator with the same folds (`core.ope.ope_estimates`: the
+  same estimates, standard errors, intervals and diagnostics, to rounding).
 
-Switch-DR, DRos and the empirical-likelihood interval (``el``) need the whole
-weight distribution at once and stay in memory; so does ``--time``.
+Switch-DR (Wang, Agarwal & Dudík 2017): with a fixed τ the dropped term
+1{w > τ}w(U − q̂ₐ) is one more summed component. With τ ``"auto"`` the scoring
+pass keeps, per policy, the sums over the rows of each distinct positive weight
+(`core.partitioned.WeightValueSums`); the candidates are the exact quantiles of
+the weights (`quantiles_of_counts`, numpy's to the bit) and the criterion
+mean(ψ²)/n + B̂² is read off cumulative sums, as in `core.ope._tune`. Exact
+quantiles cannot be had in bounded memory in general: past `MAX_WEIGHT_VALUES`
+distinct weights per policy (estimated or finely varying propensities on a
+large log) the tuned τ is refused with a message; a fixed τ always works. A
+tuned τ is then summed per cluster in one more scoring pass.
+
+The interval policy is `core.ope`'s: bias-aware intervals for Switch-DR,
+intervals withheld when too few events (0/1 outcomes: weighted events from
+Σw, Σw², Σw·U, Σw²·U) or too few effective contributions (Σ|ψ|)²/Σψ² carry
+them, thin-overlap and heavy-weight warnings. Σ|ψ| is exact from cluster sums;
+without clusters it is not a sum of fixed components, so sums over 1024 hashed
+buckets of rows bound it from below (triangle inequality): a bound of at least
+50 settles the interval (reported as ``effective_contributions_at_least``),
+and any estimate it does not settle is counted exactly in one more scoring
+pass with its influence coefficients fixed.
+
+DRos and the empirical-likelihood interval (``el``) stay in memory; so does
+``--time``. The propensity-floor report of estimated propensities is not
+carried out of core.
 """
 
 from __future__ import annotations
