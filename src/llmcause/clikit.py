@@ -8,6 +8,7 @@ reports written atomically; bad input raised as `DataError` (exit 2).
 from __future__ import annotations
 
 import os
+from enum import Enum
 import sys
 import textwrap
 import warnings as _warnings
@@ -23,6 +24,20 @@ __all__ = ["DataError", "CategoricalOption", "JsonOption", "LevelOption", "Repor
 
 import typer  # noqa: E402
 from typing_extensions import Annotated  # noqa: E402
+
+
+class Engine(str, Enum):
+    """Where a Parquet dataset is scanned out of core."""
+
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[Optional[Engine], typer.Option(
+    help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or ray "
+         "(Ray Data tasks). Without it a single file is read into memory.")]
+AddressOption = Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
+                                                           "running cluster, or a new local one).")]
 
 # The options every command shares, declared once so they read and behave the same everywhere.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]

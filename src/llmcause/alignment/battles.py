@@ -83,14 +83,7 @@ def prepare_battles(
     (per-side pairs ``F_a``/``F_b`` or plain columns, text one-hot encoded).
     """
     src = source_of(df)
-    if (text_a is None) != (text_b is None):
-        raise DataError("give both --text-a and --text-b, or neither")
-    if text_a is not None and features:
-        raise DataError("give either --text-a/--text-b or --features, not both")
-    if text_a is None and not features:
-        raise DataError("give the response texts (--text-a, --text-b) or precomputed --features")
-    if ties not in ("half", "drop"):
-        raise ValueError(f"ties must be 'half' or 'drop', got {ties!r}")
+    check_style_inputs(text_a, text_b, features, ties)
     names = {"--model-a": model_a, "--model-b": model_b, "--winner": winner}
     if text_a is not None:
         names.update({"--text-a": text_a, "--text-b": text_b})
@@ -192,3 +185,15 @@ def _check_battle_counts(a, b, rows, src, col_a, col_b, min_battles) -> None:
         where = ", ".join(str(int(rows[i]) + 1) for i in hits[:3])
         raise DataError(f"{src}: model {model!r} has only {int(counts[few[0]])} battle(s) (row {where}); a strength "
                         f"needs at least {min_battles}: drop the model or collect more battles")
+
+
+def check_style_inputs(text_a, text_b, features, ties) -> None:
+    """Texts for both sides or precomputed features (not both, not neither), and a known tie rule."""
+    if (text_a is None) != (text_b is None):
+        raise DataError("give both --text-a and --text-b, or neither")
+    if text_a is not None and features:
+        raise DataError("give either --text-a/--text-b or --features, not both")
+    if text_a is None and not features:
+        raise DataError("give the response texts (--text-a, --text-b) or precomputed --features")
+    if ties not in ("half", "drop"):
+        raise ValueError(f"ties must be 'half' or 'drop', got {ties!r}")

@@ -10,7 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, declare_categorical, emit, CategoricalOption, JsonOption, LevelOption, \
-    ReportOption, SeedOption
+    ReportOption, SeedOption, AddressOption, Engine, EngineOption
 from ..core.estimate import EstimateTable
 from ..io import SOURCE_ATTR, DataError, binary_column, check_output_path, check_outputs, label_column, \
     numeric_column, parse_list, read_table, require_columns, source_of
@@ -46,11 +46,6 @@ class Tokenizer(str, Enum):
     auto = "auto"
     simple = "simple"
     tiktoken = "tiktoken"
-
-
-class Engine(str, Enum):
-    local = "local"
-    ray = "ray"
 
 
 class LcFormat(str, Enum):
@@ -187,11 +182,8 @@ def style_command(
     windows: Annotated[int, typer.Option(min=2, max=50, help="Time windows (equal numbers of battles).")] = 4,
     half_life: Annotated[float, typer.Option(min=0.01, help="Half-life of the weighted estimates, in windows.")]
     = 1.0,
-    engine: Annotated[Optional[Engine], typer.Option(
-        help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or "
-             "ray (Ray Data tasks). Without it a single file is read into memory.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
-                                                        "running cluster, or a new local one).")] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     level: LevelOption = 0.95,
     seed: SeedOption = 0,
     json_out: JsonOption = False,

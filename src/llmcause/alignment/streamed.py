@@ -40,6 +40,7 @@ from ..core import partitioned as P
 from ..io import DataError
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, labels, numeric, run_partitions
 from .arena import TIES, WIN_A, WIN_B, ConversationError, assistant_text
+from .battles import check_style_inputs
 from .features import LMARENA_FEATURES, STYLE_FEATURES, normalized_difference, resolve_tokenizer
 from .style import StyleStudy
 
@@ -487,14 +488,7 @@ def _fit(ds, spec, run, census, spill, *, weights, penalty, min_battles, level, 
 def _spec(ds: ParquetDataset, *, model_a, model_b, winner, text_a, text_b, features, style_features, cluster, ties,
           tokenizer, missing, arena_sides) -> StyleSpec:
     """The checks of `prepare_battles` that need only the schema, and the columns each partition reads."""
-    if (text_a is None) != (text_b is None):
-        raise DataError("give both --text-a and --text-b, or neither")
-    if text_a is not None and features:
-        raise DataError("give either --text-a/--text-b or --features, not both")
-    if text_a is None and not features:
-        raise DataError("give the response texts (--text-a, --text-b) or precomputed --features")
-    if ties not in ("half", "drop"):
-        raise ValueError(f"ties must be 'half' or 'drop', got {ties!r}")
+    check_style_inputs(text_a, text_b, features, ties)
     if missing not in ("drop", "error"):
         raise ValueError("missing must be 'drop' or 'error'")
     names = {"--model-a": model_a, "--model-b": model_b, "--winner": winner}

@@ -10,7 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, declare_categorical, emit, stdout_console, CategoricalOption, JsonOption, \
-    LevelOption, ReportOption, SeedOption
+    LevelOption, ReportOption, SeedOption, AddressOption, Engine, EngineOption
 from ..core.estimate import EstimateTable
 from ..io import DataError, check_output_path, check_outputs, parse_list, read_table, write_text_atomic
 from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
@@ -31,18 +31,6 @@ class JudgeMethod(str, Enum):
     labeled = "labeled"
     naive = "naive"
     all = "all"
-
-
-class Engine(str, Enum):
-    local = "local"
-    ray = "ray"
-
-
-EngineOption = Annotated[Optional[Engine], typer.Option(
-    help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or ray "
-         "(Ray Data tasks). Without it a single file is read into memory.")]
-AddressOption = Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
-                                                           "running cluster, or a new local one).")]
 
 
 class BattleMethod(str, Enum):

@@ -10,7 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import data_errors, declare_categorical, emit, CategoricalOption, JsonOption, LevelOption, \
-    ReportOption, SeedOption
+    ReportOption, SeedOption, AddressOption, Engine, EngineOption
 from ..io import DataError, check_output_path, check_outputs, parse_list
 
 
@@ -116,11 +116,8 @@ def evaluate_command(
                                                       "log and --target that describe a prompt.")] = None,
     cluster: Cluster = None, folds: Folds = 5, learner: LearnerOpt = "linear", level: LevelOption = 0.95,
     seed: SeedOption = 0,
-    engine: Annotated[Optional[str], typer.Option(
-        help="Scan a Parquet file, directory or glob out of core: local (the default for a directory or glob) or "
-             "ray (Ray Data tasks). Without it a single file is read into memory.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address for --engine ray (default: the "
-                                                        "running cluster, or a new local one).")] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     sample_rows: Annotated[int, typer.Option("--sample-rows", min=100, help="Out of core: the features, outcome "
                                              "and propensity models are fitted on a seeded sample of at most this "
                                              "many rows (default 200000).")] = 200_000,
@@ -136,9 +133,7 @@ def evaluate_command(
     methods = _methods(method)
     _check_learner(learner)
     reward_bounds = _reward_range(reward_range)
-    if engine is not None and engine not in ("local", "ray"):
-        raise DataError(f"--engine {engine!r}: use local or ray")
-    if address is not None and engine != "ray":
+    if address is not None and engine is not Engine.ray:
         raise DataError("--address needs --engine ray")
     if engine is not None or is_dataset_path(data):
         if time is not None or target is not None or gamma is not None or categorical:
@@ -147,8 +142,8 @@ def evaluate_command(
         table = _evaluate_streamed(data, as_json=json_out, action=action, reward=reward, policies=policy,
                                    propensity=propensity, cost=cost, costs=costs, features=features, text=text,
                                    cluster=cluster, methods=methods, lam=lam, level=level, n_folds=folds, seed=seed,
-                                   learner=learner, compare=compare, engine=engine or "local", address=address,
-                                   sample_rows=sample_rows)
+                                   learner=learner, compare=compare, engine=(engine or Engine.local).value,
+                                   address=address, sample_rows=sample_rows)
         emit(table, command="routing evaluate", as_json=json_out, report=report,
              title=f"Off-policy value of {len(policy)} routing polic{'y' if len(policy) == 1 else 'ies'}")
         return
