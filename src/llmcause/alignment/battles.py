@@ -83,7 +83,7 @@ def prepare_battles(
     (per-side pairs ``F_a``/``F_b`` or plain columns, text one-hot encoded).
     """
     src = source_of(df)
-    check_style_inputs(text_a, text_b, features, ties)
+    check_style_inputs(text_a, text_b, features, ties, style_features)
     names = {"--model-a": model_a, "--model-b": model_b, "--winner": winner}
     if text_a is not None:
         names.update({"--text-a": text_a, "--text-b": text_b})
@@ -105,9 +105,6 @@ def prepare_battles(
     counts_a = counts_b = None
     used_tokenizer = None
     if text_a is not None:
-        unknown = [f for f in style_features if f not in STYLE_FEATURES]
-        if unknown:
-            raise DataError(f"unknown style feature {unknown[0]!r}; choose from {', '.join(STYLE_FEATURES)}")
         used_tokenizer = resolve_tokenizer(tokenizer)
         counts_a = text_features(texts_of_column(df, text_a), used_tokenizer)
         counts_b = text_features(texts_of_column(df, text_b), used_tokenizer)
@@ -187,8 +184,9 @@ def _check_battle_counts(a, b, rows, src, col_a, col_b, min_battles) -> None:
                         f"needs at least {min_battles}: drop the model or collect more battles")
 
 
-def check_style_inputs(text_a, text_b, features, ties) -> None:
-    """Texts for both sides or precomputed features (not both, not neither), and a known tie rule."""
+def check_style_inputs(text_a, text_b, features, ties, style_features=()) -> None:
+    """Texts for both sides or precomputed features (not both, not neither), known style features for texts,
+    and a known tie rule."""
     if (text_a is None) != (text_b is None):
         raise DataError("give both --text-a and --text-b, or neither")
     if text_a is not None and features:
@@ -197,3 +195,7 @@ def check_style_inputs(text_a, text_b, features, ties) -> None:
         raise DataError("give the response texts (--text-a, --text-b) or precomputed --features")
     if ties not in ("half", "drop"):
         raise ValueError(f"ties must be 'half' or 'drop', got {ties!r}")
+    if text_a is not None:
+        unknown = [f for f in style_features if f not in STYLE_FEATURES]
+        if unknown:
+            raise DataError(f"unknown style feature {unknown[0]!r}; choose from {', '.join(STYLE_FEATURES)}")

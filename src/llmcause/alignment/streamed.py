@@ -41,7 +41,7 @@ from ..io import DataError
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, labels, numeric, run_partitions
 from .arena import TIES, WIN_A, WIN_B, ConversationError, assistant_text
 from .battles import check_style_inputs
-from .features import LMARENA_FEATURES, STYLE_FEATURES, normalized_difference, resolve_tokenizer
+from .features import LMARENA_FEATURES, normalized_difference, resolve_tokenizer
 from .style import StyleStudy
 
 _SIDES = ("conversation_a", "conversation_b")
@@ -488,7 +488,7 @@ def _fit(ds, spec, run, census, spill, *, weights, penalty, min_battles, level, 
 def _spec(ds: ParquetDataset, *, model_a, model_b, winner, text_a, text_b, features, style_features, cluster, ties,
           tokenizer, missing, arena_sides) -> StyleSpec:
     """The checks of `prepare_battles` that need only the schema, and the columns each partition reads."""
-    check_style_inputs(text_a, text_b, features, ties)
+    check_style_inputs(text_a, text_b, features, ties, style_features)
     if missing not in ("drop", "error"):
         raise ValueError("missing must be 'drop' or 'error'")
     names = {"--model-a": model_a, "--model-b": model_b, "--winner": winner}
@@ -503,9 +503,6 @@ def _spec(ds: ParquetDataset, *, model_a, model_b, winner, text_a, text_b, featu
     feature_cols: list = []
     used_tokenizer = None
     if text_a is not None:
-        unknown = [f for f in style_features if f not in STYLE_FEATURES]
-        if unknown:
-            raise DataError(f"unknown style feature {unknown[0]!r}; choose from {', '.join(STYLE_FEATURES)}")
         used_tokenizer = resolve_tokenizer(tokenizer)
     else:
         for name in features:
