@@ -58,7 +58,8 @@ from ..core.ope import (MATCHED_ALARM, MIN_CONTRIBUTIONS, USED_SHARE, effective_
 from ..io import DataError, parse_list
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
 from .logs import RoutingLog, parse_prices, read_log
-from .nuisance import MIN_ROWS, PROPENSITY_CLIP, default_outcome_model, is_binary
+from .evaluate import floor_report
+from .nuisance import MIN_ROWS, default_outcome_model, floor_propensities, is_binary
 from .policies import parse_policy, policy_matrix
 
 STREAMED_METHODS = ("ips", "snips", "dm", "dr", "sndr", "switch-dr")
@@ -116,7 +117,7 @@ def _fit_outcome(template, X, y, pooled: float):
 
 
 class _Propensity:
-    """A fold's logging-propensity model (as `routing.nuisance.crossfit_propensities`)."""
+    """A fold's logging-propensity model (as `routing.nuisance.crossfit_propensities_raw`: unfloored)."""
 
     def __init__(self, X, action, k: int):
         from sklearn.base import clone
@@ -139,8 +140,7 @@ class _Propensity:
         else:
             out = np.zeros((X.shape[0], self.k))
             out[:, np.asarray(self.model.classes_, dtype=int)] = self.model.predict_proba(X)
-        out = np.maximum(out, PROPENSITY_CLIP)
-        return out / out.sum(axis=1, keepdims=True)
+        return out
 
 
 @dataclass
@@ -253,10 +253,13 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
         return out
 
     q = by_fold(plan.q_quality)
+    floored = None
     if cols.propensity is not None:
         p = numeric(batch, cols.propensity, lower=0.0, lower_open=True, upper=1.0, what="a probability")
     else:
-        p = by_fold(plan.propensity, K)[np.arange(n), a]
+        probs, low = floor_propensities(by_fold(plan.propensity, K))
+        p = probs[np.arange(n), a]
+        floored = (int(np.count_nonzero(low.any(axis=1))), low.sum(axis=0))  # counts add up over batches
     outcomes = {"quality": (y, q)}
     cost = None
     if cols.cost is not None:
@@ -282,7 +285,7 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     slots: list[int] = []
     extra = {}
     info: dict = {"binary": {e: bool(np.all((u == 0) | (u == 1))) for e, (u, _) in outcomes.items()},
-                  "switched": {}, "tables": {}}
+                  "switched": {}, "tables": {}, "floored": floored}
     j = 1
     for spec in plan.policies:
         target = _policy_target(spec, batch, index, plan.models)
@@ -475,6 +478,7 @@ class _Scored:
     tables: dict
     buckets: np.ndarray | None
     abs: np.ndarray | None
+    floored: tuple | None = None  # (rows with a propensity raised to the floor, (K,) such entries per model)
 
 
 def _score(plan: RoutingPlan, run, progress) -> _Scored:
@@ -494,6 +498,9 @@ def _score(plan: RoutingPlan, run, progress) -> _Scored:
                 out.extras[label] = (matched, share, wmax, npos)
         for e, flag in info["binary"].items():
             out.binary[e] = out.binary.get(e, True) and flag
+        if info["floored"] is not None:
+            rows, per = info["floored"]
+            out.floored = (rows, per) if out.floored is None else (out.floored[0] + rows, out.floored[1] + per)
         for k, c in info["switched"].items():
             out.switched[k] = out.switched.get(k, 0) + c
         for label, table in info["tables"].items():
@@ -651,6 +658,11 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
     if plan.cols.propensity is None:
         warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
                         "logistic model, so every estimate also assumes the old router chose from these features only")
+    floor_diag: dict = {}
+    if scored.floored is not None:
+        floor_diag, floor_warning = floor_report(*scored.floored, n, plan.models)
+        if floor_warning:
+            warnings.append(floor_warning)
     cost_note = ("costs come from the price table, so each policy's cost is known given the prompts"
                  if plan.prices is not None else None)
     out: list[Estimate] = []
@@ -696,7 +708,7 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
             minimum = _minimum(plan, estimand)
             for method in methods:
                 extra = {"clip": None} if method in ("ips", "dr") else {}
-                d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated"}
+                d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated", **floor_diag}
                 if cost_note and estimand == "cost":
                     d["note"] = cost_note
                 if method == "dm":  # a point estimate only, as in core.ope
