@@ -211,3 +211,41 @@ def test_propensity_floor_reported_as_in_memory(tmp_path, cluster):
     assert len(floored) == len(policies) * 3 * len(methods)  # every OPE row, each estimand
     assert floored[0]["rows_floored"] > 100 and sum(floored[0]["rows_floored_per_model"].values()) >= 200
     assert sum("raised to it" in w for w in got.warnings) == 1
+
+
+@pytest.mark.parametrize("case,passes", [("dr, clusters", 2), ("switch-dr tuned", 3), ("withheld, no clusters", 3),
+                                         ("sample again", 3)])
+def test_progress_counts_every_pass_made(tmp_path, monkeypatch, case, passes):
+    """The rows read, batch by batch, reach the announced total, which is announced before they pass it and
+    counts the passes made: sample and score; a tuned Switch-DR scores once more; so does an exact count of
+    effective contributions (a rare model without clusters); so does a sample pass run again without its cut."""
+    from llmcause.scan import ParquetDataset
+
+    df = router_log(1200, seed=4)
+    kw = dict(action="model", reward="q", policies=["always:big", "column:choice"], propensity="p",
+              features="x,domain", methods=["dr"], batch_rows=200)
+    if case == "dr, clusters":
+        kw["cluster"] = "prompt"
+    elif case == "switch-dr tuned":
+        kw["methods"] = ["dr", "switch-dr"]
+    elif case == "withheld, no clusters":
+        rare = np.zeros(len(df), dtype=bool)
+        rare[::100] = True
+        df.loc[rare, "model"], df.loc[rare, "p"] = "rare", 0.01
+        kw["policies"] = ["always:rare"]
+    else:
+        kw["sample_rows"] = 300
+        monkeypatch.setattr(ParquetDataset, "count_rows", lambda self: 10**12)
+    path = write(df, tmp_path / "log", [500])
+    totals, read = [], [0]
+
+    def advance(k):
+        read[0] += k
+        assert totals and read[0] <= totals[-1]  # never past the total announced so far
+
+    got = evaluate_policies_streamed(path, progress=advance, progress_total=totals.append, **kw)
+    n = ParquetDataset(path).count_rows() if case != "sample again" else 10**12
+    assert totals[-1] == passes * n and read[0] == passes * len(df)
+    assert len(totals) == (1 if case in ("dr, clusters", "switch-dr tuned") else 2)  # grown only when it had to
+    if case == "withheld, no clusters":
+        assert any("effective_contributions" in g.diagnostics for g in got)

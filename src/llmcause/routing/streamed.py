@@ -37,9 +37,19 @@ buckets of rows bound it from below (triangle inequality): a bound of at least
 and any estimate it does not settle is counted exactly in one more scoring
 pass with its influence coefficients fixed.
 
+Estimated propensities are floored as in memory (`routing.nuisance.floor_propensities`)
+and the floored rows are counted in the scoring pass (counts add up over
+batches), so the ``rows_floored`` diagnostics and the floor warning are the
+in-memory ones.
+
+Passes over the log: the sample (twice in the rare case above), one scoring
+pass, and one more for a tuned Switch-DR or an exact count of effective
+contributions; ``progress(rows)`` is called per batch read and
+``progress_total(rows)`` with the rows all passes will read, each time that
+number grows (before the pass that grows it).
+
 DRos and the empirical-likelihood interval (``el``) stay in memory; so does
-``--time``. The propensity-floor report of estimated propensities is not
-carried out of core.
+``--time``.
 """
 
 from __future__ import annotations
@@ -367,8 +377,12 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
                                learner: str = "linear", compare: bool = False, naive: bool = True,
                                engine: str = "local", address: str | None = None,
                                sample_rows: int = DEFAULT_SAMPLE_ROWS, batch_rows: int = DEFAULT_BATCH_ROWS,
-                               tau: float | str = "auto", progress=None) -> EstimateTable:
-    """`routing.evaluate.evaluate_policies` on a Parquet file, directory or glob, out of core."""
+                               tau: float | str = "auto", progress=None, progress_total=None) -> EstimateTable:
+    """`routing.evaluate.evaluate_policies` on a Parquet file, directory or glob, out of core.
+
+    ``progress(k)`` is told of every batch of k rows read; ``progress_total(rows)`` of the rows that all the
+    passes made will read, whenever that grows (module docstring: which passes are made).
+    """
     methods = list(dict.fromkeys(methods))
     notes = []
     if "el" in methods:
@@ -413,6 +427,16 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     # cut are never taken out of Arrow. If fewer than k rows fall below it (rare), the pass is run again
     # without the cut, so the sample is always exactly the k smallest, however the log is split.
     n_log = ds.count_rows()
+    switch = "switch-dr" in methods
+    auto = switch and tau == "auto"
+    passes = [0]
+
+    def more_passes(k: int) -> None:
+        passes[0] += k
+        if progress_total is not None:
+            progress_total(passes[0] * n_log)
+
+    more_passes(3 if auto else 2)  # sample, score (and score again with a tuned τ)
     top = np.iinfo(np.uint64).max
     share = (1.25 * sample_rows + 20 * np.sqrt(sample_rows) + 100) / max(n_log, 1)
     threshold = top if share >= 1 else int(share * float(top))
@@ -432,12 +456,11 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
         if threshold == top or under[0] >= sample_rows:
             break
         threshold = top
+        more_passes(1)
     if sample[0] is None:
         raise DataError(f"{ds.label}: the dataset has no rows")
     plan = _plan(ds.label, cols, sorted(seen), sample[0], costs, n_folds, seed, learner, specs, lam)
-    switch = "switch-dr" in methods
     keys = [(spec.label, e) for spec in specs for e in _estimands(plan)]
-    auto = switch and tau == "auto"
     fixed = tuple((k, float(tau)) for k in keys) if switch and not auto else ()
     plan = replace(plan, taus=fixed, tables=auto, buckets=cluster is None)
     first = _score(plan, run, progress)
@@ -460,6 +483,8 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     need = [(k, c) for k, c, _, undecided in coefs if undecided]
     bounds = {k: b for k, _, b, undecided in coefs if not undecided}
     if auto or need:
+        if not auto:
+            more_passes(1)
         plan = replace(plan, tables=False, buckets=False,
                        abs_coef=np.column_stack([c for _, c in need]) if need else None)
         second = _score(plan, run, progress)
