@@ -693,6 +693,13 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
     out: list[Estimate] = []
     lin_of: dict = {}
 
+    def tail(est: Estimate, estimand: str) -> Estimate:
+        """The diagnostics `routing.evaluate` adds after the estimator's own, in its order."""
+        diag = {**est.diagnostics, "propensity": "logged" if plan.cols.propensity else "estimated", **floor_diag}
+        if cost_note and estimand == "cost":
+            diag["note"] = cost_note
+        return est.with_(diagnostics=diag)
+
     def contributions(key, lin: P.LinearEstimate, est: Estimate | None) -> tuple[str, float]:
         """(diagnostic name, value) of the effective contributions of an estimate's (``est``) or its bias
         term's (``lin``) influence values: exact from cluster sums or from the second pass, else the bucket
@@ -733,12 +740,10 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
             minimum = _minimum(plan, estimand)
             for method in methods:
                 extra = {"clip": None} if method in ("ips", "dr") else {}
-                d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated", **floor_diag}
-                if cost_note and estimand == "cost":
-                    d["note"] = cost_note
+                d = {**diag, **extra}
                 if method == "dm":  # a point estimate only, as in core.ope
-                    out.append(P.finish_ope(ope_m, "dm", name=spec.label, estimand=estimand, level=level,
-                                            diagnostics=d))
+                    out.append(tail(P.finish_ope(ope_m, "dm", name=spec.label, estimand=estimand, level=level,
+                                                 diagnostics=d), estimand))
                     continue
                 key = (spec.label, estimand, method)
                 if method == "switch-dr":
@@ -767,7 +772,7 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
                     est = withhold_interval(est, minimum, None, {name_k: k})
                 elif minimum > 0:
                     est = withhold_interval(est, minimum, events, {})
-                out.append(est)
+                out.append(tail(est, estimand))
             if naive:
                 nm = m.select(np.arange(block + 8, block + 12))
                 total = float(nm.total[1])
@@ -790,6 +795,7 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
                 diff = P.LinearEstimate(b.theta - a.theta, b.coef - a.coef, m, a.rows_col)
                 units = int(m.cluster_keys.shape[0]) if m.clustered else n
                 est = P.finish_linear(diff, name=f"{spec.label} - {base}", estimand=estimand, method=method,
-                                      level=level, diagnostics={"paired_units": units})
+                                      level=level)
+                est = est.with_(diagnostics={**est.diagnostics, "paired_units": units})  # as core.inference.contrast
                 out.append(est)
     return EstimateTable(out, [*warnings, *notes])
