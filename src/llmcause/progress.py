@@ -16,11 +16,18 @@ def progress_enabled(as_json: bool = False) -> bool:
 
 @contextmanager
 def progress(total: int | None, description: str, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(k=1)``; draws a transient rich bar on stderr when enabled."""
+    """Yield ``advance(k=1)``; draws a transient rich bar on stderr when enabled.
+
+    ``advance.set_total(total)`` changes the total, for work whose size is known only as it goes.
+    """
     if enabled is None:
         enabled = progress_enabled()
     if not enabled:
-        yield lambda k=1: None
+        def idle(k=1):
+            return None
+
+        idle.set_total = lambda total: None
+        yield idle
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -28,7 +35,11 @@ def progress(total: int | None, description: str, enabled: bool | None = None) -
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda k=1: bar.advance(task, k)
+        def advance(k=1):
+            bar.advance(task, k)
+
+        advance.set_total = lambda total: bar.update(task, total=total)
+        yield advance
 
 
 def counting_fits(estimator, advance: Callable[[int], None]):

@@ -192,7 +192,7 @@ def evaluate_command(
 
 
 def _evaluate_streamed(data: str, *, as_json: bool, **kwargs):
-    """evaluate_policies out of core, with a progress bar in rows on a terminal (two passes)."""
+    """evaluate_policies out of core, with a progress bar in rows on a terminal (over every pass it makes)."""
     from ..clikit import data_errors as errors
     from ..progress import progress, progress_enabled
     from ..scan import ParquetDataset
@@ -202,7 +202,8 @@ def _evaluate_streamed(data: str, *, as_json: bool, **kwargs):
     enabled = progress_enabled(as_json)
     with progress(2 * ds.count_rows() if enabled else None, "scanning rows", enabled) as advance:
         with errors(ds.label):
-            return evaluate_policies_streamed(ds, progress=advance, **kwargs)
+            return evaluate_policies_streamed(ds, progress=advance, progress_total=getattr(advance, "set_total", None),
+                                              **kwargs)
 
 
 def _study_bar(folds: int, what: str, as_json: bool):

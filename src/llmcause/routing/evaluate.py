@@ -55,19 +55,25 @@ class Nuisances:
         """How many rows had an estimated propensity raised to the floor, and a warning when any did."""
         if self.floored is None:
             return {}, None
-        n = self.floored.shape[0]
-        rows = int(np.any(self.floored, axis=1).sum())
-        per = {str(m): int(c) for m, c in zip(models, self.floored.sum(axis=0))}
-        diag = {"propensity_floor": PROPENSITY_CLIP, "rows_floored": rows, "share_rows_floored": rows / n,
-                "rows_floored_per_model": per}
-        if rows == 0:
-            return diag, None
-        worst = max(per, key=per.get)
-        return diag, (f"estimated propensities: {rows} of {n} rows ({rows / n:.1%}) had a model's probability "
-                      f"below {PROPENSITY_CLIP:g} and raised to it (most: {worst}, {per[worst]} rows); the old "
-                      "router almost never chose those models there, so IPS, SNIPS and ips-el (weights 1/p) are "
-                      "biased for policies that send those prompts there; dr, sndr and dm rest on the outcome "
-                      "model for them, so trust them only as far as it extrapolates, and log propensities")
+        return floor_report(int(np.any(self.floored, axis=1).sum()), self.floored.sum(axis=0),
+                            self.floored.shape[0], models)
+
+
+def floor_report(rows: int, per_model: Sequence[int], n: int, models: Sequence[str]) -> tuple[dict, str | None]:
+    """Diagnostics and warning of the propensity floor from counts: ``rows`` of the ``n`` rows had some
+    model's estimated propensity raised to the floor, ``per_model[j]`` of them model j's (counts add up over
+    parts of a log, so the out-of-core path reports the same)."""
+    per = {str(m): int(c) for m, c in zip(models, per_model)}
+    diag = {"propensity_floor": PROPENSITY_CLIP, "rows_floored": int(rows), "share_rows_floored": rows / n,
+            "rows_floored_per_model": per}
+    if rows == 0:
+        return diag, None
+    worst = max(per, key=per.get)
+    return diag, (f"estimated propensities: {rows} of {n} rows ({rows / n:.1%}) had a model's probability "
+                  f"below {PROPENSITY_CLIP:g} and raised to it (most: {worst}, {per[worst]} rows); the old "
+                  "router almost never chose those models there, so IPS, SNIPS and ips-el (weights 1/p) are "
+                  "biased for policies that send those prompts there; dr, sndr and dm rest on the outcome "
+                  "model for them, so trust them only as far as it extrapolates, and log propensities")
 
 
 def fit_nuisances(log: RoutingLog, *, n_folds: int = 5, seed: int = 0, learner: str = "linear",

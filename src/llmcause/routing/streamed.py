@@ -37,9 +37,19 @@ buckets of rows bound it from below (triangle inequality): a bound of at least
 and any estimate it does not settle is counted exactly in one more scoring
 pass with its influence coefficients fixed.
 
+Estimated propensities are floored as in memory (`routing.nuisance.floor_propensities`)
+and the floored rows are counted in the scoring pass (counts add up over
+batches), so the ``rows_floored`` diagnostics and the floor warning are the
+in-memory ones.
+
+Passes over the log: the sample (twice in the rare case above), one scoring
+pass, and one more for a tuned Switch-DR or an exact count of effective
+contributions; ``progress(rows)`` is called per batch read and
+``progress_total(rows)`` with the rows all passes will read, each time that
+number grows (before the pass that grows it).
+
 DRos and the empirical-likelihood interval (``el``) stay in memory; so does
-``--time``. The propensity-floor report of estimated propensities is not
-carried out of core.
+``--time``.
 """
 
 from __future__ import annotations
@@ -58,7 +68,8 @@ from ..core.ope import (MATCHED_ALARM, MIN_CONTRIBUTIONS, USED_SHARE, effective_
 from ..io import DataError, parse_list
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
 from .logs import RoutingLog, parse_prices, read_log
-from .nuisance import MIN_ROWS, PROPENSITY_CLIP, default_outcome_model, is_binary
+from .evaluate import floor_report
+from .nuisance import MIN_ROWS, default_outcome_model, floor_propensities, is_binary
 from .policies import parse_policy, policy_matrix
 
 STREAMED_METHODS = ("ips", "snips", "dm", "dr", "sndr", "switch-dr")
@@ -116,7 +127,7 @@ def _fit_outcome(template, X, y, pooled: float):
 
 
 class _Propensity:
-    """A fold's logging-propensity model (as `routing.nuisance.crossfit_propensities`)."""
+    """A fold's logging-propensity model (as `routing.nuisance.crossfit_propensities_raw`: unfloored)."""
 
     def __init__(self, X, action, k: int):
         from sklearn.base import clone
@@ -139,8 +150,7 @@ class _Propensity:
         else:
             out = np.zeros((X.shape[0], self.k))
             out[:, np.asarray(self.model.classes_, dtype=int)] = self.model.predict_proba(X)
-        out = np.maximum(out, PROPENSITY_CLIP)
-        return out / out.sum(axis=1, keepdims=True)
+        return out
 
 
 @dataclass
@@ -253,10 +263,13 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
         return out
 
     q = by_fold(plan.q_quality)
+    floored = None
     if cols.propensity is not None:
         p = numeric(batch, cols.propensity, lower=0.0, lower_open=True, upper=1.0, what="a probability")
     else:
-        p = by_fold(plan.propensity, K)[np.arange(n), a]
+        probs, low = floor_propensities(by_fold(plan.propensity, K))
+        p = probs[np.arange(n), a]
+        floored = (int(np.count_nonzero(low.any(axis=1))), low.sum(axis=0))  # counts add up over batches
     outcomes = {"quality": (y, q)}
     cost = None
     if cols.cost is not None:
@@ -282,7 +295,7 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     slots: list[int] = []
     extra = {}
     info: dict = {"binary": {e: bool(np.all((u == 0) | (u == 1))) for e, (u, _) in outcomes.items()},
-                  "switched": {}, "tables": {}}
+                  "switched": {}, "tables": {}, "floored": floored}
     j = 1
     for spec in plan.policies:
         target = _policy_target(spec, batch, index, plan.models)
@@ -364,8 +377,12 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
                                learner: str = "linear", compare: bool = False, naive: bool = True,
                                engine: str = "local", address: str | None = None,
                                sample_rows: int = DEFAULT_SAMPLE_ROWS, batch_rows: int = DEFAULT_BATCH_ROWS,
-                               tau: float | str = "auto", progress=None) -> EstimateTable:
-    """`routing.evaluate.evaluate_policies` on a Parquet file, directory or glob, out of core."""
+                               tau: float | str = "auto", progress=None, progress_total=None) -> EstimateTable:
+    """`routing.evaluate.evaluate_policies` on a Parquet file, directory or glob, out of core.
+
+    ``progress(k)`` is told of every batch of k rows read; ``progress_total(rows)`` of the rows that all the
+    passes made will read, whenever that grows (module docstring: which passes are made).
+    """
     methods = list(dict.fromkeys(methods))
     notes = []
     if "el" in methods:
@@ -410,6 +427,16 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     # cut are never taken out of Arrow. If fewer than k rows fall below it (rare), the pass is run again
     # without the cut, so the sample is always exactly the k smallest, however the log is split.
     n_log = ds.count_rows()
+    switch = "switch-dr" in methods
+    auto = switch and tau == "auto"
+    passes = [0]
+
+    def more_passes(k: int) -> None:
+        passes[0] += k
+        if progress_total is not None:
+            progress_total(passes[0] * n_log)
+
+    more_passes(3 if auto else 2)  # sample, score (and score again with a tuned τ)
     top = np.iinfo(np.uint64).max
     share = (1.25 * sample_rows + 20 * np.sqrt(sample_rows) + 100) / max(n_log, 1)
     threshold = top if share >= 1 else int(share * float(top))
@@ -429,12 +456,11 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
         if threshold == top or under[0] >= sample_rows:
             break
         threshold = top
+        more_passes(1)
     if sample[0] is None:
         raise DataError(f"{ds.label}: the dataset has no rows")
     plan = _plan(ds.label, cols, sorted(seen), sample[0], costs, n_folds, seed, learner, specs, lam)
-    switch = "switch-dr" in methods
     keys = [(spec.label, e) for spec in specs for e in _estimands(plan)]
-    auto = switch and tau == "auto"
     fixed = tuple((k, float(tau)) for k in keys) if switch and not auto else ()
     plan = replace(plan, taus=fixed, tables=auto, buckets=cluster is None)
     first = _score(plan, run, progress)
@@ -457,6 +483,8 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     need = [(k, c) for k, c, _, undecided in coefs if undecided]
     bounds = {k: b for k, _, b, undecided in coefs if not undecided}
     if auto or need:
+        if not auto:
+            more_passes(1)
         plan = replace(plan, tables=False, buckets=False,
                        abs_coef=np.column_stack([c for _, c in need]) if need else None)
         second = _score(plan, run, progress)
@@ -475,6 +503,7 @@ class _Scored:
     tables: dict
     buckets: np.ndarray | None
     abs: np.ndarray | None
+    floored: tuple | None = None  # (rows with a propensity raised to the floor, (K,) such entries per model)
 
 
 def _score(plan: RoutingPlan, run, progress) -> _Scored:
@@ -494,6 +523,9 @@ def _score(plan: RoutingPlan, run, progress) -> _Scored:
                 out.extras[label] = (matched, share, wmax, npos)
         for e, flag in info["binary"].items():
             out.binary[e] = out.binary.get(e, True) and flag
+        if info["floored"] is not None:
+            rows, per = info["floored"]
+            out.floored = (rows, per) if out.floored is None else (out.floored[0] + rows, out.floored[1] + per)
         for k, c in info["switched"].items():
             out.switched[k] = out.switched.get(k, 0) + c
         for label, table in info["tables"].items():
@@ -651,10 +683,22 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
     if plan.cols.propensity is None:
         warnings.append("propensities were not logged: they were estimated from the features by a cross-fitted "
                         "logistic model, so every estimate also assumes the old router chose from these features only")
+    floor_diag: dict = {}
+    if scored.floored is not None:
+        floor_diag, floor_warning = floor_report(*scored.floored, n, plan.models)
+        if floor_warning:
+            warnings.append(floor_warning)
     cost_note = ("costs come from the price table, so each policy's cost is known given the prompts"
                  if plan.prices is not None else None)
     out: list[Estimate] = []
     lin_of: dict = {}
+
+    def tail(est: Estimate, estimand: str) -> Estimate:
+        """The diagnostics `routing.evaluate` adds after the estimator's own, in its order."""
+        diag = {**est.diagnostics, "propensity": "logged" if plan.cols.propensity else "estimated", **floor_diag}
+        if cost_note and estimand == "cost":
+            diag["note"] = cost_note
+        return est.with_(diagnostics=diag)
 
     def contributions(key, lin: P.LinearEstimate, est: Estimate | None) -> tuple[str, float]:
         """(diagnostic name, value) of the effective contributions of an estimate's (``est``) or its bias
@@ -696,12 +740,10 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
             minimum = _minimum(plan, estimand)
             for method in methods:
                 extra = {"clip": None} if method in ("ips", "dr") else {}
-                d = {**diag, **extra, "propensity": "logged" if plan.cols.propensity else "estimated"}
-                if cost_note and estimand == "cost":
-                    d["note"] = cost_note
+                d = {**diag, **extra}
                 if method == "dm":  # a point estimate only, as in core.ope
-                    out.append(P.finish_ope(ope_m, "dm", name=spec.label, estimand=estimand, level=level,
-                                            diagnostics=d))
+                    out.append(tail(P.finish_ope(ope_m, "dm", name=spec.label, estimand=estimand, level=level,
+                                                 diagnostics=d), estimand))
                     continue
                 key = (spec.label, estimand, method)
                 if method == "switch-dr":
@@ -730,7 +772,7 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
                     est = withhold_interval(est, minimum, None, {name_k: k})
                 elif minimum > 0:
                     est = withhold_interval(est, minimum, events, {})
-                out.append(est)
+                out.append(tail(est, estimand))
             if naive:
                 nm = m.select(np.arange(block + 8, block + 12))
                 total = float(nm.total[1])
@@ -753,6 +795,7 @@ def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, 
                 diff = P.LinearEstimate(b.theta - a.theta, b.coef - a.coef, m, a.rows_col)
                 units = int(m.cluster_keys.shape[0]) if m.clustered else n
                 est = P.finish_linear(diff, name=f"{spec.label} - {base}", estimand=estimand, method=method,
-                                      level=level, diagnostics={"paired_units": units})
+                                      level=level)
+                est = est.with_(diagnostics={**est.diagnostics, "paired_units": units})  # as core.inference.contrast
                 out.append(est)
     return EstimateTable(out, [*warnings, *notes])
