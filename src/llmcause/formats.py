@@ -45,7 +45,7 @@ import re
 from pathlib import Path
 
 from ._lazy import lazy_module
-from .io import SOURCE_ATTR, DataError, read_table, require_columns, source_of
+from .io import SOURCE_ATTR, DataError, read_table, require_columns, show_value, source_of
 
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
@@ -384,7 +384,7 @@ def read_alpacaeval(source):
     bad = present & ~((pref == 0) | ((pref >= 1) & (pref <= 2)))  # NaN fails both tests, so text is caught too
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{src}: column 'preference', row {i + 1}: {raw.iloc[i]!r} is not an AlpacaEval preference "
+        raise DataError(f"{src}: column 'preference', row {i + 1}: {show_value(raw.iloc[i])} is not an AlpacaEval preference "
                         "(1 = output_1 preferred, 2 = output_2, values in between, 0 = draw)")
     out = df.copy()
     out["generator_1"] = df["generator_1"].astype(str)
