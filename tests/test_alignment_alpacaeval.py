@@ -165,6 +165,8 @@ def test_broken_annotation_files_exit_2(capsys, tmp_path, records, no_hf_cache):
         (broken("ok.json", lambda rows: None), ["--baseline", "gpt-5"], ["ok.json", "'gpt-5'"]),
         (broken("ok2.json", lambda rows: None), ["--method", "alpacaeval"], ["--alpacaeval-gamed", "df_gamed.csv"]),
         (broken("ok3.json", lambda rows: None), ["--model-a", "generator_1"], ["ok3.json", "--model-a"]),
+        (broken("bool.json", set_row(5, "preference", True)), [], ["bool.json", "'preference'", "row 6", "True"]),
+        (broken("list.json", set_row(8, "output_2", ["a", "b"])), [], ["list.json", "'output_2'", "row 9", "list"]),
         (broken("numgen.json", set_row(4, "generator_2", 12)), [], ["numgen.json", "model '12'", "only 1"]),
     ]
     nogen = broken("nogen.json", lambda rows: [r.pop("generator_2") for r in rows])

@@ -378,10 +378,17 @@ def read_alpacaeval(source):
             what = "answer is missing (an empty answer is written as an empty string)" if col.startswith("output") \
                 else "value is missing"
             raise DataError(f"{src}: column {col!r}, row {i + 1}: the {what}")
+    for col in ("output_1", "output_2"):
+        nested = df[col].map(lambda v: isinstance(v, (list, dict))).to_numpy(dtype=bool)
+        if nested.any():  # its length would be that of a Python repr, not of an answer
+            i = int(np.flatnonzero(nested)[0])
+            raise DataError(f"{src}: column {col!r}, row {i + 1}: the answer is a JSON "
+                            f"{'list' if isinstance(df[col].iloc[i], list) else 'object'}, not text")
     raw = df["preference"]
     pref = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     present = raw.notna().to_numpy()
     bad = present & ~((pref == 0) | ((pref >= 1) & (pref <= 2)))  # NaN fails both tests, so text is caught too
+    bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)  # true is not preference 1
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{src}: column 'preference', row {i + 1}: {show_value(raw.iloc[i])} is not an AlpacaEval preference "
