@@ -146,6 +146,25 @@ def test_lm_eval_directory_runs_through_judge_with_labels(capsys, tmp_path):
                                    for m in ("canned-strong", "canned-weak")})
 
 
+def test_report_over_a_file_of_lm_eval_output_is_refused(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    shutil.copytree(LM_EVAL, out_dir)
+    samples = next((out_dir / "canned-weak").glob("samples_tiny_capitals_*.jsonl"))
+    results = next((out_dir / "canned-weak").glob("results_*.json"))
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"doc.id": [f"cap-{i}" for i in range(6)], "human": [1, 1, 0, 1, 1, 0]}).to_csv(labels, index=False)
+    base = ["evaluation", "judge", "--judge", "score", "--label", "human", "--labels", labels, "--on", "doc.id",
+            "--scorer", "acc,none", "--group", "model"]
+    for source in (out_dir, out_dir / "*" / "samples_tiny_capitals_*.jsonl"):
+        for target in (samples, results):  # results are read too: they name the model
+            before = target.read_bytes()
+            code, out, err = _run(capsys, [*base[:2], source, *base[2:], "--report", target])
+            assert code == 2 and out == "" and "is an input file" in err and "Traceback" not in err, err
+            assert target.read_bytes() == before
+    code, out, err = _run(capsys, [*base[:2], out_dir, *base[2:], "--report", out_dir / "report.html"])
+    assert code == 0 and (out_dir / "report.html").is_file(), err  # a new file beside the data is fine
+
+
 def test_lm_eval_model_name_from_results_args_or_folder(tmp_path):
     src = next((LM_EVAL / "canned-weak").glob("samples_tiny_capitals_*.jsonl"))
     alone = tmp_path / "my-model"

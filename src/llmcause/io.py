@@ -406,15 +406,21 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def _dataset_files(source) -> list[str]:
-    """The files a directory or a glob input stands for (as the out-of-core scanner reads them); none for a
-    plain path."""
+    """The files a directory or a glob input stands for (as the out-of-core scanner or the lm-eval reader reads
+    them); none for a plain path."""
+    import fnmatch
     import glob
 
     s = str(source)
     if any(ch in s for ch in "*?["):
-        return [f for f in glob.glob(s, recursive=True) if os.path.isfile(f)]
-    if os.path.isdir(s):
-        return [str(f) for f in Path(s).rglob("*") if f.suffix in (".parquet", ".pq") and f.is_file()]
+        files = [f for f in glob.glob(s, recursive=True) if os.path.isfile(f)]
+        beside = {str(r) for f in files if fnmatch.fnmatch(Path(f).name, "samples_*.jsonl")
+                  for r in Path(f).parent.glob("results_*.json")}  # read for the model's name
+        return files + sorted(beside)
+    if os.path.isdir(s):  # a Parquet dataset, or lm-evaluation-harness output (samples and the results beside them)
+        return [str(f) for f in Path(s).rglob("*") if f.is_file() and (
+            f.suffix in (".parquet", ".pq") or fnmatch.fnmatch(f.name, "samples_*.jsonl")
+            or fnmatch.fnmatch(f.name, "results_*.json"))]
     return []
 
 
