@@ -7,7 +7,9 @@ never by guessing from values:
 - ``inspect``: inspect-ai eval logs (``.eval`` and ``.json``), read with
   inspect-ai's own ``read_eval_log`` (optional extra ``inspect``). One row per
   sample, epoch and scorer: model, task, sample_id, epoch, scorer, score
-  (numeric; C/I/P/N letters as 1/0/0.5/0), answer.
+  (numeric; C/I/P/N letters as 1/0/0.5/0), answer. A scorer whose value is a
+  dict (one score per key, as multi-value scorers write) gives one scorer per
+  key, named ``scorer/key``.
 - ``mt-bench``: FastChat MT-Bench judgments. Single grading
   (``question_id, model, judge, score, turn``) gives one row per answer with
   its 1-10 score (a score of -1, FastChat's "could not parse", becomes empty);
@@ -137,7 +139,7 @@ def _first_json(path: Path):
 
 
 def read_inspect_log(path: str):
-    """An inspect-ai eval log as one row per sample, epoch and scorer."""
+    """An inspect-ai eval log as one row per sample, epoch and scorer (and key, for a dict-valued scorer)."""
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:
@@ -151,9 +153,11 @@ def read_inspect_log(path: str):
     rows = []
     for i, sample in enumerate(log.samples or []):
         for scorer, score in (sample.scores or {}).items():
-            rows.append({"model": model, "task": task, "sample_id": str(sample.id), "epoch": int(sample.epoch),
-                         "scorer": scorer, "score": _score_value(score.value, path, i, scorer),
-                         "answer": score.answer})
+            values = score.value if isinstance(score.value, dict) else {None: score.value}
+            for key, value in values.items():  # a multi-value scorer: one scorer per key
+                name = scorer if key is None else f"{scorer}/{key}"
+                rows.append({"model": model, "task": task, "sample_id": str(sample.id), "epoch": int(sample.epoch),
+                             "scorer": name, "score": _score_value(value, path, i, name), "answer": score.answer})
     if not rows:
         status = getattr(log, "status", "unknown")
         raise DataError(f"{path}: the log holds no scored samples (status {status})")
