@@ -165,6 +165,9 @@ def test_broken_annotation_files_exit_2(capsys, tmp_path, records, no_hf_cache):
         (broken("ok.json", lambda rows: None), ["--baseline", "gpt-5"], ["ok.json", "'gpt-5'"]),
         (broken("ok2.json", lambda rows: None), ["--method", "alpacaeval"], ["--alpacaeval-gamed", "df_gamed.csv"]),
         (broken("ok3.json", lambda rows: None), ["--model-a", "generator_1"], ["ok3.json", "--model-a"]),
+        (broken("bool.json", set_row(5, "preference", True)), [], ["bool.json", "'preference'", "row 6", "True"]),
+        (broken("list.json", set_row(8, "output_2", ["a", "b"])), [], ["list.json", "'output_2'", "row 9", "list"]),
+        (broken("numgen.json", set_row(4, "generator_2", 12)), [], ["numgen.json", "model '12'", "only 1"]),
     ]
     nogen = broken("nogen.json", lambda rows: [r.pop("generator_2") for r in rows])
     cases.append((nogen, ["--format", "alpacaeval"], ["nogen.json", "'generator_2'"]))
@@ -182,6 +185,7 @@ def test_broken_annotation_files_exit_2(capsys, tmp_path, records, no_hf_cache):
         code, out, err = _run(capsys, ["alignment", "lc-winrate", path, *extra])
         assert code == 2, (path.name, err)
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "np." not in err, err  # values as the user wrote them, never numpy reprs
         for w in words:
             assert w in err, (path.name, w, err)
         assert path.read_bytes() == before

@@ -157,6 +157,7 @@ def bad_dir(world, tmp_path):
     (None, ["--features", "gap", "--winner", "nope"], ["no column 'nope'", "--winner", "the columns are"]),
     ("nan", ["--features", "gap"], ["b.parquet", "column 'gap'", "row 8", "missing"]),
     ("winner", ["--features", "gap"], ["b.parquet", "column 'winner'", "row 3", "unknown winner value 'maybe'"]),
+    ("prob", ["--features", "gap"], ["b.parquet", "column 'winner'", "row 6", ": 1.5 is not a probability"]),
     ("self", ["--features", "gap"], ["b.parquet", "row 5", "battles itself"]),
     ("count", ["--features", "facts"], ["b.parquet", "column 'facts_a'", "row 2", "-1"]),
     ("text", ["--text-a", "text_a", "--text-b", "text_b"], ["b.parquet", "column 'text_b'", "row 4",
@@ -172,6 +173,11 @@ def test_bad_input_in_a_dataset(bad_dir, capsys, change, argv, needles):
         rest.loc[7, "gap"] = np.nan
     elif change == "winner":
         rest.loc[2, "winner"] = "maybe"
+    elif change == "prob":
+        frame = frame.assign(winner=np.where(frame["winner"] == "model_a", 1.0, 0.0))
+        frame.iloc[:200].to_parquet(root / "a.parquet", index=False)
+        rest = frame.iloc[200:].reset_index(drop=True).copy()
+        rest.loc[5, "winner"] = 1.5
     elif change == "self":
         rest.loc[4, "model_b"] = rest.loc[4, "model_a"]
     elif change == "count":

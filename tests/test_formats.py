@@ -55,6 +55,38 @@ def inspect_log(tmp_path_factory):
     return Path(logs[0].location)
 
 
+def test_inspect_log_with_a_dict_valued_scorer_gives_one_scorer_per_key(tmp_path):
+    pytest.importorskip("inspect_ai")
+    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import _model
+    from inspect_ai.scorer import Score, match, mean, scorer
+    from inspect_ai.solver import generate
+
+    @scorer(metrics=[mean()])
+    def graded():
+        async def score(state, target):
+            i = int(state.sample_id[1:])
+            return Score(value={"helpful": i / 10, "harmless": "C" if i % 2 else "I"})
+        return score
+
+    original = _model.count_text_tokens
+    _model.count_text_tokens = lambda text: len(str(text).split())
+    try:
+        task = Task(dataset=[Sample(input=f"Say {i}", target=str(i), id=f"s{i}") for i in range(6)],
+                    solver=generate(), scorer=[match(), graded()])
+        log = inspect_eval(task, model="mockllm/model", log_dir=str(tmp_path / "logs"), display="none")[0]
+    finally:
+        _model.count_text_tokens = original
+    assert log.status == "success", log.error
+    df = read_any(log.location)
+    assert set(df["scorer"]) == {"match", "graded/helpful", "graded/harmless"} and len(df) == 18
+    helpful = df[df["scorer"] == "graded/helpful"].set_index("sample_id")["score"]
+    assert helpful.to_dict() == pytest.approx({f"s{i}": i / 10 for i in range(6)})
+    harmless = df[df["scorer"] == "graded/harmless"].set_index("sample_id")["score"]
+    assert harmless.to_dict() == {f"s{i}": float(i % 2) for i in range(6)}
+
+
 def test_inspect_log_reads_one_row_per_sample_epoch_and_scorer(inspect_log):
     assert inspect_log.suffix == ".eval" and detect_format(str(inspect_log)) == "inspect"
     df = read_any(str(inspect_log))
@@ -144,6 +176,25 @@ def test_lm_eval_directory_runs_through_judge_with_labels(capsys, tmp_path):
     means = {e["name"]: e["estimate"] for e in json.loads(out)["estimates"]}
     assert means == pytest.approx({m: _lm_eval_results(m)["results"]["tiny_arith"]["exact_match,strict-match"]
                                    for m in ("canned-strong", "canned-weak")})
+
+
+def test_report_over_a_file_of_lm_eval_output_is_refused(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    shutil.copytree(LM_EVAL, out_dir)
+    samples = next((out_dir / "canned-weak").glob("samples_tiny_capitals_*.jsonl"))
+    results = next((out_dir / "canned-weak").glob("results_*.json"))
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"doc.id": [f"cap-{i}" for i in range(6)], "human": [1, 1, 0, 1, 1, 0]}).to_csv(labels, index=False)
+    base = ["evaluation", "judge", "--judge", "score", "--label", "human", "--labels", labels, "--on", "doc.id",
+            "--scorer", "acc,none", "--group", "model"]
+    for source in (out_dir, out_dir / "*" / "samples_tiny_capitals_*.jsonl"):
+        for target in (samples, results):  # results are read too: they name the model
+            before = target.read_bytes()
+            code, out, err = _run(capsys, [*base[:2], source, *base[2:], "--report", target])
+            assert code == 2 and out == "" and "is an input file" in err and "Traceback" not in err, err
+            assert target.read_bytes() == before
+    code, out, err = _run(capsys, [*base[:2], out_dir, *base[2:], "--report", out_dir / "report.html"])
+    assert code == 0 and (out_dir / "report.html").is_file(), err  # a new file beside the data is fine
 
 
 def test_lm_eval_model_name_from_results_args_or_folder(tmp_path):

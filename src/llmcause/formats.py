@@ -7,7 +7,9 @@ never by guessing from values:
 - ``inspect``: inspect-ai eval logs (``.eval`` and ``.json``), read with
   inspect-ai's own ``read_eval_log`` (optional extra ``inspect``). One row per
   sample, epoch and scorer: model, task, sample_id, epoch, scorer, score
-  (numeric; C/I/P/N letters as 1/0/0.5/0), answer.
+  (numeric; C/I/P/N letters as 1/0/0.5/0), answer. A scorer whose value is a
+  dict (one score per key, as multi-value scorers write) gives one scorer per
+  key, named ``scorer/key``.
 - ``mt-bench``: FastChat MT-Bench judgments. Single grading
   (``question_id, model, judge, score, turn``) gives one row per answer with
   its 1-10 score (a score of -1, FastChat's "could not parse", becomes empty);
@@ -45,7 +47,7 @@ import re
 from pathlib import Path
 
 from ._lazy import lazy_module
-from .io import SOURCE_ATTR, DataError, read_table, require_columns, source_of
+from .io import SOURCE_ATTR, DataError, read_table, require_columns, show_value, source_of
 
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
@@ -137,7 +139,7 @@ def _first_json(path: Path):
 
 
 def read_inspect_log(path: str):
-    """An inspect-ai eval log as one row per sample, epoch and scorer."""
+    """An inspect-ai eval log as one row per sample, epoch and scorer (and key, for a dict-valued scorer)."""
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:
@@ -151,9 +153,11 @@ def read_inspect_log(path: str):
     rows = []
     for i, sample in enumerate(log.samples or []):
         for scorer, score in (sample.scores or {}).items():
-            rows.append({"model": model, "task": task, "sample_id": str(sample.id), "epoch": int(sample.epoch),
-                         "scorer": scorer, "score": _score_value(score.value, path, i, scorer),
-                         "answer": score.answer})
+            values = score.value if isinstance(score.value, dict) else {None: score.value}
+            for key, value in values.items():  # a multi-value scorer: one scorer per key
+                name = scorer if key is None else f"{scorer}/{key}"
+                rows.append({"model": model, "task": task, "sample_id": str(sample.id), "epoch": int(sample.epoch),
+                             "scorer": name, "score": _score_value(value, path, i, name), "answer": score.answer})
     if not rows:
         status = getattr(log, "status", "unknown")
         raise DataError(f"{path}: the log holds no scored samples (status {status})")
@@ -378,13 +382,20 @@ def read_alpacaeval(source):
             what = "answer is missing (an empty answer is written as an empty string)" if col.startswith("output") \
                 else "value is missing"
             raise DataError(f"{src}: column {col!r}, row {i + 1}: the {what}")
+    for col in ("output_1", "output_2"):
+        nested = df[col].map(lambda v: isinstance(v, (list, dict))).to_numpy(dtype=bool)
+        if nested.any():  # its length would be that of a Python repr, not of an answer
+            i = int(np.flatnonzero(nested)[0])
+            raise DataError(f"{src}: column {col!r}, row {i + 1}: the answer is a JSON "
+                            f"{'list' if isinstance(df[col].iloc[i], list) else 'object'}, not text")
     raw = df["preference"]
     pref = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     present = raw.notna().to_numpy()
     bad = present & ~((pref == 0) | ((pref >= 1) & (pref <= 2)))  # NaN fails both tests, so text is caught too
+    bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)  # true is not preference 1
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{src}: column 'preference', row {i + 1}: {raw.iloc[i]!r} is not an AlpacaEval preference "
+        raise DataError(f"{src}: column 'preference', row {i + 1}: {show_value(raw.iloc[i])} is not an AlpacaEval preference "
                         "(1 = output_1 preferred, 2 = output_2, values in between, 0 = draw)")
     out = df.copy()
     out["generator_1"] = df["generator_1"].astype(str)

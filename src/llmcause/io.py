@@ -140,7 +140,7 @@ def numeric_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False, l
     bad = np.flatnonzero(present & np.isnan(values))
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is not {what}")
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {show_value(raw.iloc[i])} is not {what}")
     missing = np.flatnonzero(~present)
     if missing.size and not allow_missing:
         raise DataError(f"{src}: column {col!r}, row {int(missing[0]) + 1}: value is missing "
@@ -187,7 +187,7 @@ def binary_column(df: pd.DataFrame, col: str, *, allow_missing: bool = False) ->
     bad = np.flatnonzero(present & ~is_true & ~is_false)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is not binary (use 0/1 or true/false)")
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: {show_value(raw.iloc[i])} is not binary (use 0/1 or true/false)")
     out[is_true & present] = 1.0
     out[is_false & present] = 0.0
     return out
@@ -248,7 +248,7 @@ def covariate_kind(df: pd.DataFrame, col: str, categorical: Iterable[str] | None
     else:
         i = int(np.flatnonzero(is_number)[0])
         what = "is a number, but the column's other values are text"
-    raise DataError(f"{src}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} {what}; fix the value, or list the "
+    raise DataError(f"{src}: column {col!r}, row {i + 1}: {show_value(raw.iloc[i])} {what}; fix the value, or list the "
                     "column in --categorical to treat its values as categories")
 
 
@@ -308,7 +308,7 @@ def shared_covariates(source: pd.DataFrame, target: pd.DataFrame, columns: Seque
         if kinds[0] != kinds[1]:
             df = target if kinds[0] else source
             i = int(np.flatnonzero(pd.to_numeric(df[col], errors="coerce").isna().to_numpy())[0])
-            raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {_show(df[col].iloc[i])} is not a "
+            raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {show_value(df[col].iloc[i])} is not a "
                             "number, but the column is numeric in the other table")
     pooled = pd.concat([source[columns], target[columns]], ignore_index=True)
     X, names = covariate_matrix(pooled, columns)
@@ -339,7 +339,7 @@ def time_column(df: pd.DataFrame, col: str) -> tuple[np.ndarray, bool]:
         # name a cell that fails the reading most cells agree on (numbers or dates)
         bad_num = np.flatnonzero(as_num.isna().to_numpy())
         i = int(bad_num[0] if bad_num.size < bad.size else bad[0])
-        raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {_show(raw.iloc[i])} is neither a number nor "
+        raise DataError(f"{source_of(df)}: column {col!r}, row {i + 1}: {show_value(raw.iloc[i])} is neither a number nor "
                         "a date")
     seconds = (as_date - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
     return seconds.to_numpy(dtype=float), True
@@ -406,15 +406,21 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def _dataset_files(source) -> list[str]:
-    """The files a directory or a glob input stands for (as the out-of-core scanner reads them); none for a
-    plain path."""
+    """The files a directory or a glob input stands for (as the out-of-core scanner or the lm-eval reader reads
+    them); none for a plain path."""
+    import fnmatch
     import glob
 
     s = str(source)
     if any(ch in s for ch in "*?["):
-        return [f for f in glob.glob(s, recursive=True) if os.path.isfile(f)]
-    if os.path.isdir(s):
-        return [str(f) for f in Path(s).rglob("*") if f.suffix in (".parquet", ".pq") and f.is_file()]
+        files = [f for f in glob.glob(s, recursive=True) if os.path.isfile(f)]
+        beside = {str(r) for f in files if fnmatch.fnmatch(Path(f).name, "samples_*.jsonl")
+                  for r in Path(f).parent.glob("results_*.json")}  # read for the model's name
+        return files + sorted(beside)
+    if os.path.isdir(s):  # a Parquet dataset, or lm-evaluation-harness output (samples and the results beside them)
+        return [str(f) for f in Path(s).rglob("*") if f.is_file() and (
+            f.suffix in (".parquet", ".pq") or fnmatch.fnmatch(f.name, "samples_*.jsonl")
+            or fnmatch.fnmatch(f.name, "results_*.json"))]
     return []
 
 
@@ -557,7 +563,7 @@ def _raise_first(mask: np.ndarray, values: np.ndarray, src: str, col: str, bound
         raise DataError(f"{src}: column {col!r}, row {i + 1}: {values[i]:g} is out of range (must be {bound})")
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
     """A cell value as a user would write it: text quoted, numbers plain (no numpy reprs)."""
     if isinstance(value, np.generic):
         value = value.item()

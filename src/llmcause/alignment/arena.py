@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import DataError, read_table, require_columns, source_of
+from ..io import DataError, read_table, require_columns, show_value, source_of
 
 WIN_A = ("model_a", "a")
 WIN_B = ("model_b", "b")
@@ -132,7 +132,7 @@ def winner_outcome(df: pd.DataFrame, col: str, *, ties: str = "half") -> np.ndar
         bad = np.flatnonzero(~np.isfinite(y) | (y < 0) | (y > 1))
         if bad.size:
             i = int(bad[0])
-            raise DataError(f"{src}: column {col!r}, row {i + 1}: {raw.iloc[i]!r} is not a probability that "
+            raise DataError(f"{src}: column {col!r}, row {i + 1}: {show_value(raw.iloc[i])} is not a probability that "
                             "model_a wins (must be in [0, 1])")
         return y
     text = raw.astype(str).str.strip().str.lower().to_numpy()
@@ -144,7 +144,7 @@ def winner_outcome(df: pd.DataFrame, col: str, *, ties: str = "half") -> np.ndar
     bad = np.flatnonzero(np.isnan(y) & ~is_tie)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{src}: column {col!r}, row {i + 1}: unknown winner value {raw.iloc[i]!r} "
+        raise DataError(f"{src}: column {col!r}, row {i + 1}: unknown winner value {show_value(raw.iloc[i])} "
                         "(use model_a, model_b or tie)")
     return y
 

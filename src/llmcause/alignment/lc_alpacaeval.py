@@ -328,7 +328,7 @@ def alpacaeval_lc_winrates(models, preference, length_model, length_baseline, ga
     out: list[Estimate] = []
     warnings: list[str] = []
     n_instr = len(gamed.difficulty_of_index())
-    for m in sorted(set(models)):
+    for m in sorted(set(models.tolist())):  # plain str: names reach messages as the user wrote them
         sel = models == m
         if difficulty is not None:
             d, how = np.asarray(difficulty, dtype=float)[sel], "given"

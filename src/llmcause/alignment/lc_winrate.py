@@ -181,7 +181,7 @@ def lc_winrates(models, preference, length_model, length_baseline, *, instructio
         source = "leave-one-model-out"
     out: list[Estimate] = []
     warnings: list[str] = []
-    for m in sorted(set(models)):
+    for m in sorted(set(models.tolist())):  # plain str: names reach messages as the user wrote them
         sel = models == m
         cl = None if instr is None else instr[sel]  # clustered by instruction: models pair on shared ones
         table = length_controlled_winrate(y[sel], np.asarray(length_model)[sel], np.asarray(length_baseline)[sel],

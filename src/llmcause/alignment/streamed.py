@@ -37,7 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from ..core import partitioned as P
-from ..io import DataError
+from ..io import DataError, show_value
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, labels, numeric, run_partitions
 from .arena import TIES, WIN_A, WIN_B, ConversationError, assistant_text
 from .battles import check_style_inputs
@@ -116,7 +116,7 @@ def _winner(batch: Batch, col: str, ties: str) -> np.ndarray:
         bad = np.flatnonzero((y < 0) | (y > 1))
         if bad.size:
             i = int(bad[0])
-            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: {y[i]!r} is not a probability that "
+            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: {show_value(y[i])} is not a probability that "
                             "model_a wins (must be in [0, 1])")
         return y
     if arr.null_count:

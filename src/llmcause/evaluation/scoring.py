@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..io import DataError, require_columns, source_of
+from ..io import DataError, require_columns, show_value, source_of
 
 
 def score_missing(df: pd.DataFrame, model, *, judge: str, response: str, prompt: str | None = None
@@ -29,7 +29,7 @@ def score_missing(df: pd.DataFrame, model, *, judge: str, response: str, prompt:
     bad = raw.notna() & (raw.astype(str).str.strip() != "") & scores.isna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{src}: column {judge!r}, row {i + 1}: {raw.iloc[i]!r} is not a number")
+        raise DataError(f"{src}: column {judge!r}, row {i + 1}: {show_value(raw.iloc[i])} is not a number")
     todo = np.flatnonzero(scores.isna().to_numpy())
     notes: list[str] = []
     warnings: list[str] = []
