@@ -1,15 +1,17 @@
 """evaluation judge out of core: exact methods equal the in-memory ones; the calibration is learnt on a hashed
-sample whose folds do not depend on how the log is split; memory stays bounded."""
+sample whose folds do not depend on the batches (nor, given a cluster, on how the log is split into files);
+memory stays bounded."""
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from llmcause.core.surrogate import Calibration, IsotonicCalibrator, calibrated_mean
 from llmcause.evaluation.means import judge_means
 from llmcause.evaluation.streamed import _FOLD_KEY, judge_means_streamed
 from llmcause.io import DataError
-from llmcause.scan import hash_rows
+from llmcause.scan import Batch, ParquetDataset, hash_rows, row_place
 
 
 def judged_frame(n=3000, seed=0):
@@ -58,17 +60,28 @@ def test_exact_methods_equal_in_memory(tmp_path, cluster, label_prob):
 @pytest.mark.parametrize("cluster", [None, "prompt"])
 def test_calibrated_equals_in_memory_given_the_hashed_folds(tmp_path, cluster):
     df = judged_frame(seed=1)
-    got = judge_means_streamed(str(write_parts(df, tmp_path / "a", [1000, 2000])), judge="score", label="human",
-                               group="model", cluster=cluster, methods="calibrated", seed=4, batch_rows=256)
-    other = judge_means_streamed(str(write_parts(df, tmp_path / "b", [17, 2999])), judge="score", label="human",
-                                 group="model", cluster=cluster, methods="calibrated", seed=4, batch_rows=1000)
-    assert_same(got, other)  # the split into files and batches changes nothing
-    # In memory, with the calibration fitted on the same folds (hash of the cluster or of the row's values).
+    root = str(write_parts(df, tmp_path / "a", [1000, 2000]))
+    got = judge_means_streamed(root, judge="score", label="human", group="model", cluster=cluster,
+                               methods="calibrated", seed=4, batch_rows=256)
+    other = judge_means_streamed(root, judge="score", label="human", group="model", cluster=cluster,
+                                 methods="calibrated", seed=4, batch_rows=1000)
+    assert_same(got, other)  # the batches change nothing
+    if cluster:  # nor, with a cluster, the split into files
+        resplit = judge_means_streamed(str(write_parts(df, tmp_path / "b", [17, 2999])), judge="score",
+                                       label="human", group="model", cluster=cluster, methods="calibrated", seed=4)
+        assert_same(got, resplit)
+    # In memory, with the calibration fitted on the same folds (hash of the cluster or of the row's place).
     s, y = df["score"].to_numpy(), df["human"].to_numpy()
     R = ~np.isnan(y)
     key = _FOLD_KEY.format(seed=4)
-    h = (hash_rows(key, df[cluster].astype(str).astype(object).to_numpy()) if cluster else
-         hash_rows(key, s, y, df["model"].astype(str).astype(object).to_numpy()))
+    if cluster:
+        h = hash_rows(key, df[cluster].astype(str).astype(object).to_numpy())
+    else:
+        import pyarrow.parquet as pq
+
+        h = np.concatenate([hash_rows(key, *row_place(Batch(f, 0, {"x": pa.array(np.zeros(n))})))
+                            for f in ParquetDataset(root).files
+                            for n in [pq.ParquetFile(f).metadata.num_rows]])
     fold = (h % np.uint64(5)).astype(int)
     idx = np.flatnonzero(R)
     full = IsotonicCalibrator().fit(s[idx], y[idx]).predict(s)
@@ -136,3 +149,21 @@ def test_memory_stays_bounded_by_the_batch(tmp_path):
     p_small, p_big = peak(small), peak(big)
     assert p_big < 1.25 * p_small + 200_000, (p_small, p_big)
     assert p_big < big_bytes / 3, (p_big, big_bytes)
+
+
+def test_binary_judge_and_labels_get_folds_by_row_not_by_value(tmp_path):
+    """With 0/1 scores and labels a row's values take four patterns: folds hashed from values put each
+    pattern in one fold (a fold then had no labelled rows, or its calibration never saw the labels it
+    predicts). Folds by the row's place give the in-memory answer up to the choice of folds."""
+    rng = np.random.default_rng(5)
+    n = 40_000
+    y = (rng.random(n) < 0.7).astype(float)
+    score = np.where(rng.random(n) < 0.85, y, 1 - y)
+    df = pd.DataFrame({"model": rng.choice(["a", "b"], n), "score": score,
+                       "human": np.where(rng.random(n) < 0.1, y, np.nan)})
+    root = write_parts(df, tmp_path / "log", [10_000, 20_000, 30_000])
+    got = judge_means_streamed(str(root), judge="score", label="human", group="model", methods="calibrated")
+    mem = judge_means(df, judge="score", label="human", group="model", methods="calibrated")
+    for g, m in zip(got, mem):
+        assert abs(g.estimate - m.estimate) < 0.5 * m.se, (g, m)
+        assert g.ci_low < 0.7 < g.ci_high

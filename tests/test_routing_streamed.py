@@ -8,8 +8,8 @@ import pytest
 from llmcause.io import DataError
 from llmcause.routing.evaluate import evaluate_policies, fit_nuisances
 from llmcause.routing.logs import read_log
-from llmcause.routing.streamed import _FOLD_KEY, LogColumns, _unit_hash, evaluate_policies_streamed
-from llmcause.scan import Batch, labels
+from llmcause.routing.streamed import _FOLD_KEY, evaluate_policies_streamed
+from llmcause.scan import Batch, ParquetDataset, hash_rows, row_place
 
 
 def router_log(n=2400, seed=0, slope=0.8):
@@ -35,13 +35,23 @@ def write(df, root, cuts):
     return str(root)
 
 
-def in_memory(df, policies, methods, *, reward="q", propensity="p", cost="cost", cluster=None, lam=0.2,
+def place_hashes(path, key):
+    """The hash of every row's place (file, row number), file by file in the dataset's order."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for f in ParquetDataset(path).files:
+        n = pq.ParquetFile(f).metadata.num_rows
+        out.append(hash_rows(key, *row_place(Batch(f, 0, {"x": pa.array(np.zeros(n))}))))
+    return np.concatenate(out)
+
+
+def in_memory(df, policies, methods, *, path, reward="q", propensity="p", cost="cost", cluster=None, lam=0.2,
               compare=True, features="x,domain"):
-    """`evaluate_policies` with the folds the streamed path hashes."""
-    cols = LogColumns("model", reward, propensity, cost, tuple(features.split(",")), None, cluster, ())
-    batch = Batch("all", None, {c: pa.array(df[c]) for c in df.columns})
-    folds = (_unit_hash(cols, batch, _FOLD_KEY.format(seed=0), labels(batch, "model"), df[reward].to_numpy())
-             % np.uint64(5)).astype(int)
+    """`evaluate_policies` with the folds the streamed path hashes (the cluster's, else the row's place)."""
+    key = _FOLD_KEY.format(seed=0)
+    h = (hash_rows(key, df[cluster].astype(str).astype(object).to_numpy()) if cluster else place_hashes(path, key))
+    folds = (h % np.uint64(5)).astype(int)
     log = read_log(df, action="model", reward=reward, propensity=propensity, cost=cost, features=features,
                    cluster=cluster)
     return evaluate_policies(log, policies, methods=methods, lam=lam, compare=compare,
@@ -80,7 +90,7 @@ def test_streamed_equals_in_memory_with_the_same_folds(tmp_path, cluster, propen
     got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity=propensity,
                                      cost="cost", features="x,domain", cluster=cluster, methods=methods, lam=0.2,
                                      compare=True, batch_rows=300)
-    mem = in_memory(df, policies, methods, propensity=propensity, cluster=cluster)
+    mem = in_memory(df, policies, methods, path=path, propensity=propensity, cluster=cluster)
     assert_same(got, mem)
     taus = {g.diagnostics["tau"] for g in got if g.method == "switch-dr"}
     assert any(np.isfinite(t) for t in taus)  # the tuned thresholds switch some rows to DM
@@ -101,7 +111,7 @@ def test_switch_dr_with_a_fixed_threshold_equals_in_memory(tmp_path, monkeypatch
                                      features="x,domain", cluster=cluster, methods=["switch-dr", "dr"], tau=tau,
                                      cost=None, batch_rows=400)
     monkeypatch.setattr(ev, "ope_estimates", functools.partial(ope_estimates, tau=tau))
-    mem = in_memory(df, policies, ["switch-dr", "dr"], cost=None, cluster=cluster, lam=None, compare=False)
+    mem = in_memory(df, policies, ["switch-dr", "dr"], path=path, cost=None, cluster=cluster, lam=None, compare=False)
     assert_same(got, mem)
     assert all(g.diagnostics["tau"] == tau for g in got if g.method == "switch-dr")
 
@@ -129,7 +139,7 @@ def test_withheld_intervals_and_overlap_warnings_as_in_memory(tmp_path, cluster,
     methods = ["ips", "dr", "sndr", "switch-dr"]
     got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, propensity="p",
                                      features="x,domain", cluster=cluster, methods=methods, batch_rows=500)
-    mem = in_memory(df, policies, methods, cost=None, cluster=cluster, lam=None, compare=False)
+    mem = in_memory(df, policies, methods, path=path, cost=None, cluster=cluster, lam=None, compare=False)
     assert_same(got, mem)
     rare_rows = [g for g in got if g.name == "always:rare" and g.method != "naive"]
     assert rare_rows and all(np.isnan(g.ci_low) and "intervals withheld" in g.warnings[-1] for g in rare_rows)
@@ -206,7 +216,7 @@ def test_propensity_floor_reported_as_in_memory(tmp_path, cluster):
     got = evaluate_policies_streamed(path, action="model", reward="q", policies=policies, cost="cost",
                                      features="x,domain", cluster=cluster, methods=methods, lam=0.2, compare=True,
                                      batch_rows=300)
-    mem = in_memory(df, policies, methods, propensity=None, cluster=cluster)
+    mem = in_memory(df, policies, methods, path=path, propensity=None, cluster=cluster)
     assert_same(got, mem)
     floored = [g.diagnostics for g in got if g.method not in ("naive",) and "rows_floored" in g.diagnostics]
     assert len(floored) == len(policies) * 3 * len(methods)  # every OPE row, each estimand
@@ -250,3 +260,30 @@ def test_progress_counts_every_pass_made(tmp_path, monkeypatch, case, passes):
     assert len(totals) == (1 if case in ("dr, clusters", "switch-dr tuned") else 2)  # grown only when it had to
     if case == "withheld, no clusters":
         assert any("effective_contributions" in g.diagnostics for g in got)
+
+
+def test_binary_rewards_get_folds_by_row_not_by_value(tmp_path):
+    """With 0/1 rewards a row's (model, reward) takes four values: folds hashed from them left each fold's
+    outcome model without the outcomes it predicts, and DR out of core fell ten standard errors from the
+    truth. Folds by the row's place give the in-memory answer up to the choice of folds."""
+    rng = np.random.default_rng(3)
+    n = 12_000
+    x = rng.normal(size=n)
+    p_big = 1 / (1 + np.exp(-x))
+    big = rng.random(n) < p_big
+    success = {True: 1 / (1 + np.exp(-(1.0 + x))), False: 1 / (1 + np.exp(-(-0.3 + x)))}
+    q = (rng.random(n) < np.where(big, success[True], success[False])).astype(float)
+    df = pd.DataFrame({"model": np.where(big, "big", "small"), "q": q, "p": np.where(big, p_big, 1 - p_big),
+                       "x": x})
+    truth = {"always:big": float(success[True].mean()), "always:small": float(success[False].mean())}
+    path = write(df, tmp_path / "log", [4000, 8000])
+    got = evaluate_policies_streamed(path, action="model", reward="q", policies=list(truth), propensity="p",
+                                     features="x", methods=["dr", "switch-dr"], compare=False)
+    log = read_log(df, action="model", reward="q", propensity="p", features="x")
+    mem = evaluate_policies(log, list(truth), methods=["dr", "switch-dr"], compare=False)
+    assert len(got) == len(mem)
+    for g, m in zip(got, mem):
+        assert (g.name, g.estimand, g.method) == (m.name, m.estimand, m.method)
+        assert abs(g.estimate - m.estimate) < 0.5 * m.se, (g, m)
+        if g.method != "naive":
+            assert abs(g.estimate - truth[g.name]) < 4 * g.se, (g, truth[g.name])

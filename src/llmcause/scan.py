@@ -319,6 +319,23 @@ def hash_rows(key: str, *arrays) -> np.ndarray:
     return out
 
 
+def row_place(batch: Batch) -> tuple:
+    """Each row's place in the log, as arrays for `hash_rows`: its file (the last two parts of the path, so a
+    hive partition such as ``date=2026-01-01/part-0.parquet`` keeps its folder) and its row number there.
+
+    Folds and samples hash this place when no cluster names the unit. Hashing a row's *values* instead would
+    put every row with the same values (with 0/1 outcomes, most of the log) in the same fold, so a fold's
+    outcome model would never see the outcomes it predicts. The place does not depend on the batch size, the
+    engine or where the dataset lives; splitting the files differently changes it (give a cluster or id
+    column for a unit that survives that).
+    """
+    if batch.start is None:
+        raise DataError(f"{batch.file}: the rows' places in their file are unknown here; give a cluster column")
+    name = "/".join(str(batch.file).replace("\\", "/").rstrip("/").split("/")[-2:])
+    return ((np.zeros(batch.n, dtype=np.intp), np.array([name], dtype=object)),
+            np.arange(batch.start, batch.start + batch.n, dtype=np.int64))
+
+
 def _hash_key(key: str) -> str:
     import hashlib
 

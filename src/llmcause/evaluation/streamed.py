@@ -27,7 +27,7 @@ from ..core import partitioned as P
 from ..core.estimate import Estimate, EstimateTable
 from ..core.surrogate import IsotonicCalibrator
 from ..io import DataError
-from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
+from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, row_place, run_partitions
 from . import trust
 from .means import DEFAULT_GROUP, METHODS, _methods
 
@@ -69,6 +69,7 @@ class _Rows:
     groups: tuple  # (codes, keys), as `scan.labels`
     cluster: tuple | None
     prob: np.ndarray | None
+    place: tuple | None = None  # (file, row number) when no cluster: see `scan.row_place`
 
 
 def _read_batch(cols: JudgeColumns, batch: Batch) -> _Rows:
@@ -80,14 +81,14 @@ def _read_batch(cols: JudgeColumns, batch: Batch) -> _Rows:
     prob = None
     if cols.label_prob:
         prob = numeric(batch, cols.label_prob, lower=0.0, lower_open=True, upper=1.0, what="a probability")
-    return _Rows(score, y, ~np.isnan(y), groups, cluster, prob)
+    return _Rows(score, y, ~np.isnan(y), groups, cluster, prob, None if cluster is not None else row_place(batch))
 
 
 def _unit_hash(rows: _Rows, key: str) -> np.ndarray:
+    """Folds and samples by the cluster, else by the row's place in the log (never by its values)."""
     if rows.cluster is not None:
         return hash_rows(key, rows.cluster)
-    parts = [rows.score, rows.y, rows.groups] + ([rows.prob] if rows.prob is not None else [])
-    return hash_rows(key, *parts)
+    return hash_rows(key, *rows.place)
 
 
 def _blocks(methods: Sequence[str], prob: bool):
@@ -182,7 +183,8 @@ def _sample_rows(rows: _Rows, seed: int, train_groups, sample_rows: int, n_folds
         return None
     sub = _Rows(rows.score[keep], rows.y[keep], rows.labeled[keep], _take(rows.groups, keep),
                 None if rows.cluster is None else _take(rows.cluster, keep),
-                None if rows.prob is None else rows.prob[keep])
+                None if rows.prob is None else rows.prob[keep],
+                None if rows.place is None else (_take(rows.place[0], keep), rows.place[1][keep]))
     h = _unit_hash(sub, _SAMPLE_KEY.format(seed=seed))
     fold = (_unit_hash(sub, _FOLD_KEY.format(seed=seed)) % np.uint64(n_folds)).astype(np.int64)
     part = {"hash": h, "score": sub.score, "y": sub.y, "w": np.ones(keep.size) if sub.prob is None else 1 / sub.prob,

@@ -66,7 +66,7 @@ from ..core.estimate import Estimate, EstimateTable
 from ..core.ope import (MATCHED_ALARM, MIN_CONTRIBUTIONS, USED_SHARE, effective_contributions,
                         heavy_weight_warnings, thin_overlap_warnings, withhold_interval)
 from ..io import DataError, parse_list
-from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, run_partitions
+from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, row_place, run_partitions
 from .logs import RoutingLog, parse_prices, read_log
 from .evaluate import floor_report
 from .nuisance import MIN_ROWS, default_outcome_model, floor_propensities, is_binary
@@ -190,22 +190,23 @@ def _frame(batch: Batch, names: Sequence[str]) -> pd.DataFrame:
     return pa.table({c: _plain(batch.columns[c]) for c in names}).to_pandas()
 
 
-def _unit_hash(cols: LogColumns, batch: Batch, key: str, action_codes, reward) -> np.ndarray:
+def _unit_hash(cols: LogColumns, batch: Batch, key: str) -> np.ndarray:
+    """Folds and samples by the cluster, else by the row's place in the log (never by its values)."""
     if cols.cluster is not None:
         return hash_rows(key, labels(batch, cols.cluster))
-    return hash_rows(key, action_codes, reward)
+    return hash_rows(key, *row_place(batch))
 
 
 def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch: Batch):
     """Models seen in this batch, its rows with the k smallest sample hashes at most ``threshold`` (as a
     DataFrame), and how many of its rows have a hash at most ``threshold``."""
     acodes = labels(batch, cols.action)
-    y = numeric(batch, cols.reward)
+    numeric(batch, cols.reward)  # checked here, where file and row are known
     if cols.propensity is not None:  # checked here, where file and row are known, before the sample is read
         numeric(batch, cols.propensity, lower=0.0, lower_open=True, upper=1.0, what="a probability")
     if cols.cost is not None:
         numeric(batch, cols.cost, lower=0.0, what="a cost")
-    h = _unit_hash(cols, batch, _SAMPLE_KEY.format(seed=seed), acodes, y)
+    h = _unit_hash(cols, batch, _SAMPLE_KEY.format(seed=seed))
     under = np.flatnonzero(h <= np.uint64(threshold))  # a cut that the whole log's k-th hash lies below
     hu = h[under]
     keep = under[hu <= np.partition(hu, k - 1)[k - 1]] if hu.shape[0] > k else under
@@ -214,6 +215,7 @@ def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch:
     picked = pa.array(keep)
     frame = pa.table({c: _plain(batch.columns[c].take(picked)) for c in cols.names}).to_pandas()  # kept rows
     frame["\x00hash"] = h[keep]
+    frame["\x00fold"] = _unit_hash(cols, batch, _FOLD_KEY.format(seed=seed))[keep]  # the place is not in the frame
     return set(acodes[1].tolist()), frame, int(under.shape[0])
 
 
@@ -239,7 +241,7 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     y = numeric(batch, cols.reward)
     # the pipeline sees its own columns only; the whole row frame is built only for a policy that reads it
     X = plan.pipeline.transform(_frame(batch, [c for c in (*cols.features, cols.text) if c is not None]))
-    unit = _unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed), (codes, keys), y)
+    unit = _unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed))
     fold = (unit % np.uint64(plan.n_folds)).astype(np.int64)
     n, K = y.shape[0], len(plan.models)
     # rows sorted by fold once (a radix sort of small ints): each fold's models then predict a contiguous slice
@@ -634,7 +636,8 @@ def _plan(src, cols, models, sample, costs, n_folds, seed, learner, specs, lam) 
             raise DataError(f"{src}: column {cols.action!r}: --costs gives no price for model {missing[0]!r}")
     if lam is not None and cols.cost is None and prices is None:
         raise DataError("--lambda needs costs: give --cost COLUMN or --costs MODEL=PRICE,...")
-    frame = sample.drop(columns=["\x00hash"]).reset_index(drop=True)
+    fold_hash = sample["\x00fold"].to_numpy(dtype=np.uint64)  # hashed in the batch, where the row's place is known
+    frame = sample.drop(columns=["\x00hash", "\x00fold"]).reset_index(drop=True)
     frame.attrs["llmcause_source"] = src
     log = read_log(frame, action=cols.action, reward=cols.reward, propensity=cols.propensity, cost=cols.cost,
                    costs=costs, features=list(cols.features), text=cols.text, seed=seed) \
@@ -643,7 +646,7 @@ def _plan(src, cols, models, sample, costs, n_folds, seed, learner, specs, lam) 
         raise DataError(f"{src}: the sample holds one model only; raise --sample-rows")
     index = {m: j for j, m in enumerate(models)}
     a = np.array([index[m] for m in log.models])[log.action]
-    fold = (_sample_fold(cols, frame, seed, a) % np.uint64(n_folds)).astype(np.int64)
+    fold = (fold_hash % np.uint64(n_folds)).astype(np.int64)
     K = len(models)
 
     def outcome_models(y):
@@ -662,16 +665,6 @@ def _plan(src, cols, models, sample, costs, n_folds, seed, learner, specs, lam) 
     return RoutingPlan(cols=cols, models=models, prices=prices, pipeline=log.pipeline, n_folds=n_folds, seed=seed,
                        q_quality=outcome_models(log.reward), q_cost=q_cost, propensity=prop, policies=specs,
                        lam=lam, source=src)
-
-
-def _sample_fold(cols: LogColumns, frame: pd.DataFrame, seed: int, a_global) -> np.ndarray:
-    """The fold hash of the sample's rows, computed as `routing_partition` computes it for every row."""
-    import pyarrow as pa
-
-    batch = Batch("sample", None, {c: pa.array(frame[c]) for c in [cols.action, cols.reward]
-                                   + ([cols.cluster] if cols.cluster else [])})
-    return _unit_hash(cols, batch, _FOLD_KEY.format(seed=seed), labels(batch, cols.action),
-                      numeric(batch, cols.reward))
 
 
 def _finish(plan: RoutingPlan, scored: _Scored, methods, level, compare, naive, notes, exact: dict,
