@@ -9,8 +9,9 @@ partition → combine → finish (`core.partitioned`):
   at most ``sample_rows`` labelled rows (all of them when there are fewer,
   which is the usual case: labels are scarce). Sample membership and the
   calibration folds come from a salted hash of the cluster (or, without one, of
-  the row's values), so neither depends on how the log is split into files or
-  batches. A second pass applies the calibrators to every row.
+  the row's place: file and row number, `scan.row_place`; never its values, which
+  0/1 scores and labels would give four patterns), so neither depends on the
+  batches or the engine (nor, with a cluster, on how the log is split into files). A second pass applies the calibrators to every row.
 
 ``rg`` and ``--covariates`` are in-memory only.
 """

@@ -9,8 +9,9 @@ What is exact and what is sampled:
   the log's row count leave Arrow, and the pass is repeated without the cut in
   the rare case that fewer than ``sample_rows`` rows fall under it);
 - every row of the log is then scored by the fold models of its own fold
-  (fold = salted hash of the cluster, or of the row's values, modulo K, so it
-  does not depend on how the log is split), and IPS, SNIPS, DM, DR, SNDR and
+  (fold = salted hash of the cluster, or of the row's place, file and row number,
+  modulo K, so it does not depend on the batches or the engine; never of the
+  row's values, which 0/1 rewards would reduce to four folds' worth), and IPS, SNIPS, DM, DR, SNDR and
   Switch-DR are sums over all rows (`core.partitioned`): exact given those
   nuisances. With a sample that holds the whole log this is the in-memory
   cross-fitted estimator with the same folds (`core.ope.ope_estimates`: the
