@@ -43,14 +43,16 @@ def _batch_digest(batch):
     from llmcause.scan import labels, numeric
 
     codes, keys = labels(batch, "model")
-    return (batch.file, batch.start, batch.n, keys.tolist(), codes.tolist(), numeric(batch, "score").tolist())
+    return (batch.file, batch.start, batch.n, str(batch.columns["score"].type), keys.tolist(), codes.tolist(),
+            numeric(batch, "score").tolist())
 
 
-def _write_row_groups(root, sizes_per_file, seed=0):
+def _write_row_groups(root, sizes_per_file, seed=0, integer_files=()):
     rng = np.random.default_rng(seed)
     for i, sizes in enumerate(sizes_per_file):
         n = sum(sizes)
-        frame = pd.DataFrame({"model": rng.choice(["a", "b", "c"], n), "score": rng.normal(size=n)})
+        score = rng.integers(-5, 5, n) if i in integer_files else rng.normal(size=n)
+        frame = pd.DataFrame({"model": rng.choice(["a", "b", "c"], n), "score": score})
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -86,8 +88,9 @@ def test_units_cover_every_row_group_once_in_order(tmp_path):
 def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
     from llmcause.scan import ParquetDataset, run_partitions
 
-    # one large file of many row groups (cut into several tasks) and two small ones
-    _write_row_groups(tmp_path, [[400] * 9 + [123], [77], [250, 250]], seed=5)
+    # one large file of many row groups (cut into several tasks) and two small ones, the last with integer
+    # scores (read as the first file's doubles by both engines)
+    _write_row_groups(tmp_path, [[400] * 9 + [123], [77], [250, 250]], seed=5, integer_files=(2,))
     ds = ParquetDataset(tmp_path)
     seen = {}
     for engine in ("local", "ray"):
@@ -95,6 +98,7 @@ def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
         run_partitions(ds, ["model", "score"], _batch_digest, seen[engine].append, engine=engine, batch_rows=300,
                        dictionary=["model"])
     assert len(seen["local"]) == 22 and seen["ray"] == seen["local"]
+    assert {d[3] for d in seen["ray"]} == {"double"}
 
 
 def test_ray_names_the_file_and_row_of_a_bad_value(ray_cluster, tmp_path):
