@@ -101,16 +101,15 @@ class ParquetDataset:
         return _format_dataset(self.files, self.schema, cols, dictionary).get_fragments()
 
 
-def _format_dataset(files, schema, cols, dictionary, read_schema=None):
-    """A pyarrow dataset of ``files`` that reads the text columns among ``dictionary`` as dictionary arrays.
-    ``read_schema``: the types every file is read as (by default, those read from the first file)."""
+def _format_dataset(files, schema, cols, dictionary):
+    """A pyarrow dataset of ``files`` that reads the text columns among ``dictionary`` as dictionary arrays."""
     import pyarrow.dataset as pds
 
     wanted = {c for c in dictionary if c in cols and _is_text(schema.field(c).type)}
     if not wanted:
-        return pds.dataset(files, schema=read_schema, format="parquet")
+        return pds.dataset(files, format="parquet")
     fmt = pds.ParquetFileFormat(read_options=pds.ParquetReadOptions(dictionary_columns=wanted))
-    return pds.dataset(files, schema=read_schema, format=fmt)
+    return pds.dataset(files, format=fmt)
 
 
 def _fragment_batches(frag, cols, batch_rows, filter, start: int) -> Iterator[Batch]:
@@ -204,9 +203,7 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
     units = _units(groups, _unit_rows(total, cpus, batch_rows))
     if not units:
         return
-    # the tasks read their files as the local engine reads the whole log: the types of its first file
-    read_schema = _format_dataset(dataset.files, dataset.schema, cols, dictionary).schema
-    task = _RayTask(fn, units, dataset.schema, read_schema, cols, list(dictionary), batch_rows, filter)
+    task = _RayTask(fn, units, dataset.schema, cols, list(dictionary), batch_rows, filter)
     # one block, hence one task, per unit (whole blocks: the range and the map fuse into one task); the
     # tasks' results stream back in unit order
     parts = ray.data.range(len(units), override_num_blocks=len(units)).map_batches(
@@ -276,8 +273,8 @@ class _RayTask:
     """A picklable callable for `map_batches`: reads the units whose numbers it is given with the local engine's
     reader and yields each batch's partition result, pickled into a one-row table."""
 
-    def __init__(self, fn, units, schema, read_schema, columns, dictionary, batch_rows, filter):
-        self.fn, self.units, self.schema, self.read_schema, self.columns = fn, units, schema, read_schema, columns
+    def __init__(self, fn, units, schema, columns, dictionary, batch_rows, filter):
+        self.fn, self.units, self.schema, self.columns = fn, units, schema, columns
         self.dictionary, self.batch_rows, self.filter = dictionary, batch_rows, filter
 
     def __call__(self, table):
@@ -295,8 +292,7 @@ class _RayTask:
 
     def _batches(self, unit):
         try:
-            ds = _format_dataset([path for path, _, _ in unit], self.schema, self.columns, self.dictionary,
-                                 self.read_schema)
+            ds = _format_dataset([path for path, _, _ in unit], self.schema, self.columns, self.dictionary)
             for frag, (_, ids, start) in zip(ds.get_fragments(), unit):
                 yield from _fragment_batches(frag.subset(row_group_ids=list(ids)), self.columns, self.batch_rows,
                                              self.filter, start)
