@@ -124,6 +124,24 @@ def test_ray_names_the_file_and_row_of_a_bad_value(ray_cluster, tmp_path):
     assert "f1.parquet" in messages[0] and "'model'" in messages[0] and "row 1235" in messages[0]
 
 
+def test_ray_dr_equals_local_engine(ray_cluster, tmp_path):
+    from llmcause.routing.streamed import evaluate_policies_streamed
+
+    rng = np.random.default_rng(8)
+    for i, n in enumerate((7000, 7000, 6000)):
+        x = rng.normal(size=n)
+        p_big = 1 / (1 + np.exp(-0.8 * x))
+        big = rng.random(n) < p_big
+        pd.DataFrame({"model": np.where(big, "big", "small"), "x": x, "p": np.where(big, p_big, 1 - p_big),
+                      "quality": 0.5 + 0.2 * big + 0.1 * x * big + rng.normal(0, 0.2, n),
+                      "choice": np.where(x > 0.3, "big", "small")}).to_parquet(tmp_path / f"r{i}.parquet", index=False,
+                                                                                row_group_size=2500)
+    # a sample smaller than the log: the sampling pass keeps the rows under a hash cut, on every task
+    kw = dict(action="model", reward="quality", propensity="p", features="x", methods=["dr"], batch_rows=1000,
+              policies=["always:big", "column:choice"], sample_rows=5000)
+    _same(evaluate_policies_streamed(str(tmp_path), engine="ray", **kw), evaluate_policies_streamed(str(tmp_path), **kw))
+
+
 def die_once(params: dict) -> dict:
     """Kill this worker process the first time it runs for a marker; answer on the retry."""
     marker = params["marker"]
