@@ -48,14 +48,15 @@ def _batch_digest(batch):
 
 
 def _write_row_groups(root, sizes_per_file, seed=0, integer_files=()):
+    """One Parquet file per entry of ``sizes_per_file``, written as row groups of those sizes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rng = np.random.default_rng(seed)
     for i, sizes in enumerate(sizes_per_file):
         n = sum(sizes)
         score = rng.integers(-5, 5, n) if i in integer_files else rng.normal(size=n)
         frame = pd.DataFrame({"model": rng.choice(["a", "b", "c"], n), "score": score})
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         with pq.ParquetWriter(root / f"f{i}.parquet", pa.Table.from_pandas(frame, preserve_index=False).schema) as w:
             start = 0
             for size in sizes:
@@ -102,15 +103,15 @@ def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
 
 
 def test_ray_names_the_file_and_row_of_a_bad_value(ray_cluster, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from llmcause.io import DataError
 
     _write_row_groups(tmp_path, [[500, 500], [400] * 5], seed=6)
     frame = pd.read_parquet(tmp_path / "f1.parquet")
     frame["human"] = np.where(np.arange(2000) % 10 == 0, 0.5, np.nan)
     frame.loc[1234, "model"] = None
-    import pyarrow.parquet as pq
-    import pyarrow as pa
-
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "f1.parquet", row_group_size=400)
     frame0 = pd.read_parquet(tmp_path / "f0.parquet").assign(human=0.1)
     frame0.to_parquet(tmp_path / "f0.parquet", index=False, row_group_size=500)
