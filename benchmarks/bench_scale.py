@@ -15,7 +15,10 @@ small), then times, each in a fresh process so that its peak RSS is its own:
   Newton step (its time is also shown per pass);
 - with ``--ray``, the same three on a local 2-CPU Ray cluster (``--engine ray``), timed
   once from a cold start (the job's first Ray Data run starts and imports the
-  workers) and once warm (a second run in the same process).
+  workers) and once warm (a second run in the same process); and ``read``, the
+  engine's own floor: every batch of the judge columns read the engine's way
+  (labels as dictionaries) and handed to a function that does nothing, on
+  each engine (warm for Ray).
 
 It prints ``ratio <what>: <time / floor> (n=<rows>)`` lines, the peak RSS of
 each job, and writes a log-log plot of time against rows (``--plot``).
@@ -93,12 +96,18 @@ def write_battles(root: Path, n: int, seed: int = 2) -> None:
                                  "length_a": la, "length_b": lb}), root / f"part-{i:05d}.parquet")
 
 
+def _rows_of(batch) -> int:
+    return batch.n
+
+
 def job(kind: str, path: str, engine: str) -> dict:
     """Run one timed job in this process; returns seconds and peak RSS (MB). Imports are done before the
     clock starts."""
     import pyarrow.dataset as pds
 
-    if kind == "ppi++":
+    if kind == "read":
+        import llmcause.scan  # noqa: F401
+    elif kind == "ppi++":
         from llmcause.evaluation.streamed import judge_means_streamed
     elif kind == "dr":
         from llmcause.routing.streamed import evaluate_policies_streamed
@@ -111,6 +120,13 @@ def job(kind: str, path: str, engine: str) -> dict:
         rows = 0
         for batch in pds.dataset(path, format="parquet").to_batches(columns=cols, batch_size=262_144):
             rows += batch.num_rows
+    elif kind == "read":
+        from llmcause.scan import ParquetDataset, run_partitions
+
+        counts = []
+        run_partitions(ParquetDataset(path), ["model", "score", "human"], _rows_of, counts.append, engine=engine,
+                       dictionary=["model"])
+        rows = sum(counts)
     elif kind == "ppi++":
         table = judge_means_streamed(path, judge="score", label="human", group="model", methods=["ppi++"],
                                      engine=engine)
@@ -184,8 +200,10 @@ def main() -> None:
         jobs = [("scan-judge", judge, "local"), ("ppi++", judge, "local"), ("scan-router", router, "local"),
                 ("dr", router, "local"), ("scan-battles", battles, "local"), ("style", battles, "local")]
         if args.ray:
+            jobs += [("read", judge, "local")]
             jobs += [(kind, path, engine) for engine in ("ray", "ray-warm")
                      for kind, path in (("ppi++", judge), ("dr", router), ("style", battles))]
+            jobs += [("read", judge, "ray-warm")]
         out = {}
         for kind, path, engine in jobs:
             r = run_job(kind, path, engine)
@@ -205,6 +223,10 @@ def main() -> None:
             print(f"ratio style (features) out of core vs pyarrow scan: {st['seconds'] / floor_b['seconds']:.2f}, "
                   f"per pass {st['seconds'] / st['passes'] / floor_b['seconds']:.2f} (n={n})")
         if args.ray:
+            floor_l, floor_ray = out[("read", "local")], out[("read", "ray-warm")]
+            if "error" not in floor_ray:
+                print(f"engine floor (read every batch, no statistic): local {floor_l['seconds']:.2f} s, "
+                      f"ray 2 workers (warm) {floor_ray['seconds']:.2f} s (n={n})")
             for kind in ("ppi++", "dr", "style"):
                 for engine, how in (("ray", "cold start"), ("ray-warm", "warm workers")):
                     r = out[(kind, engine)]

@@ -38,6 +38,111 @@ def test_ray_data_equals_local_engine(ray_cluster, tmp_path):
     _same(judge_means_streamed(str(tmp_path), engine="ray", **kw), judge_means_streamed(str(tmp_path), **kw))
 
 
+def _batch_digest(batch):
+    """What a partition function sees of its batch: where it comes from, its size and its values."""
+    from llmcause.scan import labels, numeric
+
+    codes, keys = labels(batch, "model")
+    return (batch.file, batch.start, batch.n, str(batch.columns["score"].type), keys.tolist(), codes.tolist(),
+            numeric(batch, "score").tolist())
+
+
+def _write_row_groups(root, sizes_per_file, seed=0, integer_files=()):
+    """One Parquet file per entry of ``sizes_per_file``, written as row groups of those sizes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    for i, sizes in enumerate(sizes_per_file):
+        n = sum(sizes)
+        score = rng.integers(-5, 5, n) if i in integer_files else rng.normal(size=n)
+        frame = pd.DataFrame({"model": rng.choice(["a", "b", "c"], n), "score": score})
+        with pq.ParquetWriter(root / f"f{i}.parquet", pa.Table.from_pandas(frame, preserve_index=False).schema) as w:
+            start = 0
+            for size in sizes:
+                w.write_table(pa.Table.from_pandas(frame.iloc[start:start + size], preserve_index=False))
+                start += size
+    return root
+
+
+def test_units_cover_every_row_group_once_in_order(tmp_path):
+    from llmcause.scan import ParquetDataset, _row_groups, _units
+
+    _write_row_groups(tmp_path, [[300, 300, 50], [10], [700, 5, 5, 400]])
+    total, groups = _row_groups(ParquetDataset(tmp_path))
+    assert total == 1770 and [g[3] for g in groups] == [300, 300, 50, 10, 700, 5, 5, 400]
+    assert [g[2] for g in groups] == [0, 300, 600, 0, 0, 700, 705, 710]  # first row of each group in its file
+    for target in (1, 350, 600, 1000, 10_000):
+        units = _units(groups, target)
+        pieces = [(path, i) for unit in units for path, ids, _ in unit for i in ids]
+        assert pieces == [(g[0], g[1]) for g in groups]  # all, once, in order
+        rows = {(g[0], g[1]): g[3] for g in groups}
+        for unit in units:
+            size = sum(rows[(path, i)] for path, ids, _ in unit for i in ids)
+            assert size <= target or sum(len(ids) for _, ids, _ in unit) == 1  # only a lone group is larger
+            assert len({path for path, _, _ in unit}) == len(unit)  # one piece per file: runs merged
+            for path, ids, start in unit:
+                assert list(ids) == list(range(ids[0], ids[0] + len(ids)))
+                assert start == next(g[2] for g in groups if (g[0], g[1]) == (path, ids[0]))
+
+
+def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
+    from llmcause.scan import ParquetDataset, run_partitions
+
+    # one large file of many row groups (cut into several tasks) and two small ones, the last with integer
+    # scores (each file is read with its own types, on both engines)
+    _write_row_groups(tmp_path, [[400] * 9 + [123], [77], [250, 250]], seed=5, integer_files=(2,))
+    ds = ParquetDataset(tmp_path)
+    seen = {}
+    for engine in ("local", "ray"):
+        seen[engine] = []
+        run_partitions(ds, ["model", "score"], _batch_digest, seen[engine].append, engine=engine, batch_rows=300,
+                       dictionary=["model"])
+    assert len(seen["local"]) == 22 and seen["ray"] == seen["local"]
+    assert {d[3] for d in seen["ray"]} == {"double", "int64"}
+
+
+def test_ray_names_the_file_and_row_of_a_bad_value(ray_cluster, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from llmcause.io import DataError
+
+    _write_row_groups(tmp_path, [[500, 500], [400] * 5], seed=6)
+    frame = pd.read_parquet(tmp_path / "f1.parquet")
+    frame["human"] = np.where(np.arange(2000) % 10 == 0, 0.5, np.nan)
+    frame.loc[1234, "model"] = None
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "f1.parquet", row_group_size=400)
+    frame0 = pd.read_parquet(tmp_path / "f0.parquet").assign(human=0.1)
+    frame0.to_parquet(tmp_path / "f0.parquet", index=False, row_group_size=500)
+    kw = dict(judge="score", label="human", group="model", methods=["ppi++"], batch_rows=300)
+    messages = []
+    for engine in ("local", "ray"):
+        with pytest.raises(DataError) as err:
+            judge_means_streamed(str(tmp_path), engine=engine, **kw)
+        messages.append(str(err.value))
+    assert messages[1] == messages[0]
+    assert "f1.parquet" in messages[0] and "'model'" in messages[0] and "row 1235" in messages[0]
+
+
+def test_ray_dr_equals_local_engine(ray_cluster, tmp_path):
+    from llmcause.routing.streamed import evaluate_policies_streamed
+
+    rng = np.random.default_rng(8)
+    for i, n in enumerate((7000, 7000, 6000)):
+        x = rng.normal(size=n)
+        p_big = 1 / (1 + np.exp(-0.8 * x))
+        big = rng.random(n) < p_big
+        pd.DataFrame({"model": np.where(big, "big", "small"), "x": x, "p": np.where(big, p_big, 1 - p_big),
+                      "quality": 0.5 + 0.2 * big + 0.1 * x * big + rng.normal(0, 0.2, n),
+                      "choice": np.where(x > 0.3, "big", "small")}).to_parquet(tmp_path / f"r{i}.parquet", index=False,
+                                                                                row_group_size=2500)
+    # a sample smaller than the log: the sampling pass keeps the rows under a hash cut, on every task
+    kw = dict(action="model", reward="quality", propensity="p", features="x", methods=["dr"], batch_rows=1000,
+              policies=["always:big", "column:choice"], sample_rows=5000)
+    _same(evaluate_policies_streamed(str(tmp_path), engine="ray", **kw), evaluate_policies_streamed(str(tmp_path), **kw))
+
+
 def die_once(params: dict) -> dict:
     """Kill this worker process the first time it runs for a marker; answer on the retry."""
     marker = params["marker"]

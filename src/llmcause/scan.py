@@ -6,9 +6,16 @@ read-ahead, so memory stays bounded by a batch (plus a row group being
 decoded) whatever the size of the log. Each batch knows its file and the row
 number of its first row, so bad values are reported by file, column and row.
 
-The Ray engine runs the same partition function as Ray Data tasks
-(`ray.data.read_parquet` and `map_batches`) and hands the results back to the
-driver in order; the caller merges them exactly as the local engine does.
+The Ray engine cuts the log into units of whole row groups (read from the
+footers on the driver) and runs one Ray Data task per unit (`ray.data.range`
+over the units and `map_batches`). Each task reads its row groups with the
+local engine's reader (the same batches, label columns from Parquet's
+dictionary pages) and applies the same partition function to every batch; the
+results come back to the driver in file and row order, so the caller merges
+them exactly as the local engine does and both engines give the same numbers.
+(`ray.data.read_parquet` was measured at 2 to 5 s of fixed cost per
+execution in Ray 2.60, which starts a pool of footer-reading actors every time,
+and it decodes label columns to strings; see BENCHMARKS.md.)
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ def is_dataset_path(path) -> bool:
 @dataclass
 class Batch:
     """Some rows of one file: ``columns`` maps a name to a pyarrow array; ``start`` is the row (0-based) of
-    the first one in ``file`` (None under Ray, where only the dataset is known)."""
+    the first one in ``file`` (None when a row filter was applied)."""
 
     file: str
     start: int | None
@@ -87,27 +94,38 @@ class ParquetDataset:
         ``dictionary`` (labels: few distinct values) come as Arrow dictionary arrays straight from Parquet's
         dictionary pages, so `labels` need not hash every value."""
         cols = list(dict.fromkeys(columns))
-        ds = self._ds
-        wanted = frozenset(c for c in dictionary if c in cols and _is_text(self.schema.field(c).type))
-        if wanted:
-            import pyarrow.dataset as pds
+        for frag in self._fragments(cols, dictionary):
+            yield from _fragment_batches(frag, cols, batch_rows, filter, 0)
 
-            fmt = pds.ParquetFileFormat(read_options=pds.ParquetReadOptions(dictionary_columns=set(wanted)))
-            ds = pds.dataset(self.files, format=fmt)
-        for frag in ds.get_fragments():
-            start = 0
-            try:
-                it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0,
-                                     fragment_readahead=0, filter=filter)
-                for rb in it:
-                    if rb.num_rows:
-                        yield Batch(frag.path, None if filter is not None else start,
-                                    {c: rb.column(c) for c in cols})
-                    start += rb.num_rows
-            except DataError:
-                raise
-            except Exception as exc:
-                raise DataError(f"{frag.path}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
+    def _fragments(self, cols: Sequence[str], dictionary: Sequence[str]):
+        return _format_dataset(self.files, self.schema, cols, dictionary).get_fragments()
+
+
+def _format_dataset(files, schema, cols, dictionary):
+    """A pyarrow dataset of ``files`` that reads the text columns among ``dictionary`` as dictionary arrays."""
+    import pyarrow.dataset as pds
+
+    wanted = {c for c in dictionary if c in cols and _is_text(schema.field(c).type)}
+    if not wanted:
+        return pds.dataset(files, format="parquet")
+    fmt = pds.ParquetFileFormat(read_options=pds.ParquetReadOptions(dictionary_columns=wanted))
+    return pds.dataset(files, format=fmt)
+
+
+def _fragment_batches(frag, cols, batch_rows, filter, start: int) -> Iterator[Batch]:
+    """One fragment's batches (a batch never spans two row groups, so a run of row groups read alone gives the
+    same batches as the whole file); ``start``: the file row of the fragment's first row."""
+    try:
+        it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0, fragment_readahead=0,
+                             filter=filter)
+        for rb in it:
+            if rb.num_rows:
+                yield Batch(frag.path, None if filter is not None else start, {c: rb.column(c) for c in cols})
+            start += rb.num_rows
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{frag.path}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
 
 
 def _is_text(t) -> bool:
@@ -148,8 +166,11 @@ def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable
     ``engine="local"``: in this process, one batch in memory at a time (``dictionary``: label columns read
     as dictionary arrays; see `ParquetDataset.batches`).
     ``engine="ray"``: as Ray Data tasks on the cluster at ``address`` (a local
-    one is started when none is given and none is running); ``fn`` must be
-    picklable (a top-level function or a `functools.partial` of one).
+    one is started when none is given and none is running), one task per run
+    of row groups, each reading its batches as the local engine does (so ``fn``
+    sees the same batches); ``fn`` must be picklable (a top-level function or a
+    `functools.partial` of one), and the files must be readable at the same
+    paths on every node.
     """
     if engine == "local":
         for batch in dataset.batches(columns, batch_rows, filter=filter, dictionary=dictionary):
@@ -159,12 +180,12 @@ def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable
         return
     if engine == "ray":
         _run_ray(dataset, columns, fn, consume, address=address, batch_rows=batch_rows, progress=progress,
-                 filter=filter)
+                 filter=filter, dictionary=dictionary)
         return
     raise DataError(f"--engine {engine!r}: use local or ray")
 
 
-def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, filter) -> None:
+def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, filter, dictionary) -> None:
     try:
         import ray
         import ray.data
@@ -176,17 +197,27 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise DataError(f"--address {address}: could not connect to a Ray cluster: "
                             f"{str(exc).splitlines()[0]}") from None
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = False
     cols = list(dict.fromkeys(columns))
-    if filter is not None:  # Ray Data takes its own expressions (Dataset.filter(expr=...)), not pyarrow's
-        raise ValueError("a pyarrow row filter is supported by the local engine only")
-    # Ray >= 2.5x deprecates read_parquet(columns=...): project with select_columns, which the reader pushes down
-    ds = ray.data.read_parquet(dataset.files).select_columns(cols)
-    task = _RayTask(fn, dataset.label, cols)
+    total, groups = _row_groups(dataset)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    units = _units(groups, _unit_rows(total, cpus, batch_rows))
+    if not units:
+        return
+    task = _RayTask(fn, units, dataset.schema, cols, list(dictionary), batch_rows, filter)
+    # one block, hence one task, per unit (whole blocks: the range and the map fuse into one task); the
+    # tasks' results stream back in unit order
+    parts = ray.data.range(len(units), override_num_blocks=len(units)).map_batches(
+        task, batch_format="pyarrow", batch_size=None)
+    parts.context.execution_options.preserve_order = True
+    parts.context.enable_progress_bars = False
+    # Ray Data reserves part of the cluster for each operator and, with this job's single operator, ran its
+    # tasks one at a time on a 2-CPU cluster (measured on Ray 2.60); the outputs are a few kB per batch, so
+    # there is nothing for the reservation to protect
+    parts.context.op_resource_reservation_enabled = False
+    # a task's results are sent back once they fill 1 MiB (Ray Data's default, 128 MiB, would keep a whole
+    # task's partition results in the worker); a block per result cost 0.15 s more at 10^7 rows
+    parts.context.target_max_block_size = 1 << 20
     try:
-        parts = ds.map_batches(task, batch_format="pyarrow", batch_size=batch_rows, zero_copy_batch=True)
         for row in parts.iter_rows():
             consume(pickle.loads(row["part"]))
             if progress is not None:
@@ -198,24 +229,78 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
         raise
 
 
-class _RayTask:
-    """A picklable callable for `map_batches`: one partition's result, pickled into a one-row batch."""
+def _row_groups(dataset) -> tuple[int, list[tuple[str, int, int, int]]]:
+    """Every row group of the dataset as (file, index, first row in the file, rows), in file order, from the
+    footers; and the total number of rows."""
+    groups, total = [], 0
+    for frag in dataset._ds.get_fragments():
+        try:
+            sizes = [rg.num_rows for rg in frag.row_groups]
+        except Exception as exc:
+            raise DataError(f"{frag.path}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
+        start = 0
+        for i, rows in enumerate(sizes):
+            if rows:
+                groups.append((frag.path, i, start, rows))
+            start += rows
+        total += start
+    return total, groups
 
-    def __init__(self, fn, label: str, columns: list[str]):
-        self.fn, self.label, self.columns = fn, label, columns
+
+def _unit_rows(total: int, cpus: int, batch_rows: int) -> int:
+    """Rows per task: one task per CPU (each further Ray Data task cost about 12 ms to launch and collect on
+    a 2-core machine, more than a batch's statistic), at least a batch, and at most 64 batches, so a large
+    log is still cut into many tasks that a cluster can balance and retry."""
+    return int(min(max(-(-total // cpus), batch_rows), 64 * batch_rows))
+
+
+def _units(groups, target: int) -> list[list[tuple[str, tuple[int, ...], int]]]:
+    """Consecutive row groups packed into units of at most ``target`` rows (a larger row group is a unit of its
+    own); a unit is a list of (file, row group indices, first row in the file) pieces."""
+    units, unit, rows = [], [], 0
+    for path, i, start, n in groups:
+        if unit and rows + n > target:
+            units.append(unit)
+            unit, rows = [], 0
+        if unit and unit[-1][0] == path:
+            unit[-1] = (path, unit[-1][1] + (i,), unit[-1][2])
+        else:
+            unit.append((path, (i,), start))
+        rows += n
+    if unit:
+        units.append(unit)
+    return units
+
+
+class _RayTask:
+    """A picklable callable for `map_batches`: reads the units whose numbers it is given with the local engine's
+    reader and yields each batch's partition result, pickled into a one-row table."""
+
+    def __init__(self, fn, units, schema, columns, dictionary, batch_rows, filter):
+        self.fn, self.units, self.schema, self.columns = fn, units, schema, columns
+        self.dictionary, self.batch_rows, self.filter = dictionary, batch_rows, filter
 
     def __call__(self, table):
         import pyarrow as pa
 
-        batch = Batch(self.label, None, {c: table.column(c).combine_chunks() if table.num_rows else
-                                         pa.array([], type=table.schema.field(c).type) for c in self.columns})
+        for k in table.column("id").to_pylist():
+            for batch in self._batches(self.units[k]):
+                try:
+                    result = self.fn(batch)
+                except DataError as exc:
+                    raise RuntimeError(_DATA_ERROR + str(exc)) from None
+                # binary stays binary in Arrow (a NumPy bytes array would strip trailing NULs)
+                yield pa.table({"part": pa.array([pickle.dumps(result)], pa.binary()),
+                                "rows": pa.array([batch.n], pa.int64())})
+
+    def _batches(self, unit):
         try:
-            result = self.fn(batch) if table.num_rows else None
+            ds = _format_dataset([path for path, _, _ in unit], self.schema, self.columns, self.dictionary)
+            for frag, (_, ids, start) in zip(ds.get_fragments(), unit):
+                yield from _fragment_batches(frag.subset(row_group_ids=list(ids)), self.columns, self.batch_rows,
+                                             self.filter, start)
         except DataError as exc:
             raise RuntimeError(_DATA_ERROR + str(exc)) from None
-        # a one-row Arrow table: binary stays binary (a NumPy bytes array would strip trailing NULs)
-        return pa.table({"part": pa.array([pickle.dumps(result)], pa.binary()),
-                         "rows": pa.array([table.num_rows], pa.int64())})
 
 
 _DATA_ERROR = "llmcause data error: "
