@@ -99,3 +99,16 @@ def test_routing_dataset_runs_and_refuses_in_memory_only_options(capsys, tmp_pat
     assert code == 2 and "in memory only" in err and out == ""
     code, out, err = _run(capsys, [*base, "--method", "dros"])
     assert code == 2 and "out of core the methods are" in err
+
+
+def test_a_file_that_lacks_a_column_is_named(tmp_path, capsys):
+    root = tmp_path / "log"
+    root.mkdir()
+    pd.DataFrame({"model": ["a", "b"] * 50, "score": np.linspace(0, 1, 100), "human": [0.5] * 100}).to_parquet(
+        root / "p0.parquet", index=False)
+    pd.DataFrame({"model": ["a", "b"] * 50, "human": [0.5] * 100}).to_parquet(root / "p1.parquet", index=False)
+    code = run(["evaluation", "judge", str(root), "--judge", "score", "--label", "human", "--group", "model"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"error: {root / 'p1.parquet'}: no column 'score' (the dataset's other files "
+                                        "have it)"]

@@ -116,6 +116,12 @@ def _fragment_batches(frag, cols, batch_rows, filter, start: int) -> Iterator[Ba
     """One fragment's batches (a batch never spans two row groups, so a run of row groups read alone gives the
     same batches as the whole file); ``start``: the file row of the fragment's first row."""
     try:
+        missing = [c for c in cols if c not in frag.physical_schema.names]
+    except Exception:  # noqa: BLE001 - an unreadable footer is reported below, as any other read error
+        missing = []
+    if missing:  # the dataset's schema is its first file's: another file may lack a column
+        raise DataError(f"{frag.path}: no column {missing[0]!r} (the dataset's other files have it)")
+    try:
         it = frag.to_batches(columns=cols, batch_size=batch_rows, batch_readahead=0, fragment_readahead=0,
                              filter=filter)
         for rb in it:
