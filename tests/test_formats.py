@@ -120,6 +120,67 @@ def test_broken_inspect_logs_exit_2(capsys, inspect_log, tmp_path):
     assert code == 2 and str(fake) in err and "Traceback" not in err
 
 
+@pytest.fixture(scope="module")
+def inspect_dir(tmp_path_factory):
+    """Two real logs of two mock models in one folder: one .eval, one .json (inspect's two formats)."""
+    pytest.importorskip("inspect_ai")
+    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import _model
+    from inspect_ai.scorer import match
+    from inspect_ai.solver import generate
+
+    folder = tmp_path_factory.mktemp("inspect_logs")
+    original = _model.count_text_tokens
+    _model.count_text_tokens = lambda text: len(str(text).split())
+    try:
+        for name, log_format in (("mockllm/a", "eval"), ("mockllm/b", "json")):
+            task = Task(dataset=[Sample(input=f"Say {i}", target=str(i), id=f"s{i}") for i in range(5)],
+                        solver=generate(), scorer=match(), epochs=2)
+            log = inspect_eval(task, model=name, log_dir=str(folder / name.split("/")[1]), log_format=log_format,
+                               display="none")[0]
+            assert log.status == "success", log.error
+    finally:
+        _model.count_text_tokens = original
+    return folder
+
+
+def test_inspect_directory_and_glob_read_every_log(capsys, inspect_dir, tmp_path):
+    assert detect_format(str(inspect_dir)) == "inspect"
+    df = read_any(str(inspect_dir))
+    assert len(df) == 2 * 5 * 2 and set(df["model"]) == {"mockllm/a", "mockllm/b"}
+    assert df.groupby("model").size().to_dict() == {"mockllm/a": 10, "mockllm/b": 10}
+    assert set(df["epoch"]) == {1, 2} and set(df["scorer"]) == {"match"}
+    one = read_any(str(next(inspect_dir.rglob("*.json"))))
+    assert set(one["model"]) == {"mockllm/b"} and len(one) == 10
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"sample_id": [f"s{i}" for i in range(5)], "human": [1, 0, 1, 1, 0]}).to_csv(labels, index=False)
+    for source in (inspect_dir, inspect_dir / "*" / "*.json", inspect_dir / "**" / "*.eval"):
+        code, out, err = _run(capsys, ["evaluation", "judge", source, "--judge", "score", "--label", "human",
+                                       "--labels", labels, "--on", "sample_id", "--group", "model",
+                                       "--cluster", "sample_id", "--method", "labeled", "--json"])
+        assert code == 0, err
+        labeled = {e["name"]: e["estimate"] for e in json.loads(out)["estimates"] if e["method"] == "labeled"}
+        assert labeled == pytest.approx({m: 3 / 5 for m in set(read_any(str(source))["model"])})
+    log = next(inspect_dir.rglob("*.eval"))
+    before = log.read_bytes()
+    code, out, err = _run(capsys, ["evaluation", "judge", inspect_dir, "--judge", "score", "--label", "human",
+                                   "--labels", labels, "--on", "sample_id", "--report", log])
+    assert code == 2 and "is an input file" in err and log.read_bytes() == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.json").write_text('{"a": 1}')
+    with pytest.raises(DataError, match="holds no inspect-ai logs"):
+        read_any(str(empty), "inspect")
+    parquet = tmp_path / "parquet"
+    parquet.mkdir()
+    pd.DataFrame({"sample_id": ["s0"], "score": [1.0]}).to_parquet(parquet / "part.parquet")
+    code, out, err = _run(capsys, ["evaluation", "judge", parquet, "--judge", "score", "--label", "human",
+                                   "--labels", labels, "--on", "sample_id"])
+    assert code == 2 and out == "" and f"{parquet} is read as a directory or glob of Parquet files" in err
+    assert "--engine" not in err  # none was given
+
+
 # --------------------------------------------------------------------------- lm-evaluation-harness
 
 # Written by lm-evaluation-harness 0.4.13 itself (tests/data/lm_eval/make_samples.py): two canned models,

@@ -9,7 +9,8 @@ never by guessing from values:
   sample, epoch and scorer: model, task, sample_id, epoch, scorer, score
   (numeric; C/I/P/N letters as 1/0/0.5/0), answer. A scorer whose value is a
   dict (one score per key, as multi-value scorers write) gives one scorer per
-  key, named ``scorer/key``.
+  key, named ``scorer/key``. A directory (searched recursively) or glob of logs gives
+  the rows of every log, each with its own model.
 - ``mt-bench``: FastChat MT-Bench judgments. Single grading
   (``question_id, model, judge, score, turn``) gives one row per answer with
   its 1-10 score (a score of -1, FastChat's "could not parse", becomes empty);
@@ -58,6 +59,7 @@ ALPACAEVAL_COLUMNS = ("instruction", "output_1", "output_2", "generator_1", "gen
 _ALPACAEVAL_MARK = {"output_1", "output_2", "generator_1", "generator_2"}  # these four tell the format
 _MT_SINGLE = {"question_id", "model", "judge", "score", "turn"}
 _MT_PAIR = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn"}
+_INSPECT_KEYS = ({"eval", "samples"}, {"version", "eval", "status"})  # a JSON log's top-level keys
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
 
 
@@ -85,11 +87,14 @@ def read_any(path: str, fmt: str = "auto"):
 def detect_format(path: str) -> str:
     """The format a file's structure shows: its suffix, or the keys of its first JSON record.
 
-    A directory or glob is ``lm-eval`` when it holds lm-evaluation-harness samples files, else ``table``.
+    A directory or glob is ``lm-eval`` when it holds lm-evaluation-harness samples files, ``inspect`` when it
+    holds inspect-ai logs, else ``table`` (a Parquet dataset).
     """
     p = Path(path)
     if p.is_dir() or any(ch in str(path) for ch in "*?["):
-        return "lm-eval" if _lm_eval_files(str(path)) else "table"
+        if _lm_eval_files(str(path)):
+            return "lm-eval"
+        return "inspect" if _inspect_files(str(path)) else "table"
     suffix = p.suffix.lower()
     if suffix == ".eval":
         return "inspect"
@@ -100,7 +105,7 @@ def detect_format(path: str) -> str:
         if isinstance(head, list) and head and isinstance(head[0], dict):
             head = head[0]  # a list of records: the first shows the structure
         if isinstance(head, dict):
-            if {"eval", "samples"} <= set(head) or {"version", "eval", "status"} <= set(head):
+            if _INSPECT_KEYS[0] <= set(head) or _INSPECT_KEYS[1] <= set(head):
                 return "inspect"
             if _MT_SINGLE <= set(head) or _MT_PAIR <= set(head):
                 return "mt-bench"
@@ -138,13 +143,45 @@ def _first_json(path: Path):
 # --------------------------------------------------------------------------- inspect-ai
 
 
+def _is_inspect_log(path: Path) -> bool:
+    if path.suffix.lower() == ".eval":
+        return True
+    head = _first_json(path) if path.suffix.lower() == ".json" else None
+    return isinstance(head, dict) and any(keys <= set(head) for keys in _INSPECT_KEYS)
+
+
+def _inspect_files(path: str) -> list[str]:
+    """The inspect-ai logs (``.eval``, or ``.json`` with a log's keys) a directory (recursively) or a glob names."""
+    if Path(path).is_dir():
+        found = sorted(str(f) for f in Path(path).rglob("*") if f.suffix.lower() in (".eval", ".json"))
+    else:
+        found = sorted(f for f in glob.glob(path, recursive=True))
+    return [f for f in found if Path(f).is_file() and _is_inspect_log(Path(f))]
+
+
 def read_inspect_log(path: str):
-    """An inspect-ai eval log as one row per sample, epoch and scorer (and key, for a dict-valued scorer)."""
+    """inspect-ai eval logs (a file, or a directory or glob of them) as one row per sample, epoch and scorer
+    (and key, for a dict-valued scorer); the model of each row is that of its own log."""
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:
         raise DataError(f"{path}: reading inspect-ai logs needs the inspect extra "
                         "(pip install 'llmcause[inspect]')") from None
+    src = str(path)
+    if Path(src).is_dir() or any(ch in src for ch in "*?["):
+        files = _inspect_files(src)
+        if not files:
+            raise DataError(f"{src}: holds no inspect-ai logs (.eval, or .json as inspect writes them)")
+        rows = [row for f in files for row in _inspect_rows(read_eval_log, f)]
+    else:
+        rows = _inspect_rows(read_eval_log, src)
+    df = pd.DataFrame(rows)
+    df.attrs[SOURCE_ATTR] = src
+    df.attrs[FORMAT_ATTR] = "inspect"
+    return df
+
+
+def _inspect_rows(read_eval_log, path: str) -> list[dict]:
     try:
         log = read_eval_log(str(path))
     except Exception as exc:  # noqa: BLE001 - inspect raises many types for a broken log
@@ -161,10 +198,7 @@ def read_inspect_log(path: str):
     if not rows:
         status = getattr(log, "status", "unknown")
         raise DataError(f"{path}: the log holds no scored samples (status {status})")
-    df = pd.DataFrame(rows)
-    df.attrs[SOURCE_ATTR] = str(path)
-    df.attrs[FORMAT_ATTR] = "inspect"
-    return df
+    return rows
 
 
 def _score_value(value, path, i, scorer) -> float:
