@@ -375,6 +375,46 @@ def test_join_labels_checks_ids(tmp_path):
         join_labels(scores, str(tmp_path / "labels.csv"), "id", "nope")
 
 
+def test_join_labels_on_several_columns(tmp_path):
+    scores = read_table(pd.DataFrame({"model": ["a", "a", "b", "b"], "id": [1, 2, 1, 2],
+                                      "judge": [0.1, 0.5, 0.9, 0.3]}), name="scores.csv")
+    good = tmp_path / "labels.csv"
+    pd.DataFrame({"model": ["b", "a", "a"], "id": [1, 2, 1], "human": [5, 7, 9]}).to_csv(good, index=False)
+    for on in ("model,id", " model , id", ["model", "id"]):
+        out = join_labels(scores, str(good), on, "human")
+        assert out["human"].tolist()[:3] == [9, 7, 5] and np.isnan(out["human"].iloc[3])
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"model": ["a", "b", "a"], "id": [1, 1, 1], "human": [1, 0, 1]}).to_csv(dup, index=False)
+    with pytest.raises(DataError, match=r"dup.csv: columns 'model', 'id', row 3: id \('a', '1'\) appears twice"):
+        join_labels(scores, str(dup), "model,id", "human")
+    stray = tmp_path / "stray.csv"
+    pd.DataFrame({"model": ["a", "c"], "id": [1, 1], "human": [1, 0]}).to_csv(stray, index=False)
+    with pytest.raises(DataError, match=r"stray.csv: columns 'model', 'id', row 2: id \('c', '1'\) matches no row"):
+        join_labels(scores, str(stray), "model,id", "human")
+    with pytest.raises(DataError, match=r"labels.csv: no column 'task' \(given to --on\)"):
+        join_labels(read_table(scores.assign(task="t"), name="scores.csv"), str(good), "model,task", "human")
+    with pytest.raises(DataError, match=r"scores.csv: no column 'run' \(given to --on\)"):
+        join_labels(scores, str(good), "model,run", "human")
+    for bad in ("model,", "model,model"):
+        with pytest.raises(DataError, match="--on"):
+            join_labels(scores, str(good), bad, "human")
+
+
+def test_lm_eval_per_model_labels_join_on_model_and_doc_id(capsys, tmp_path):
+    labels = tmp_path / "labels.csv"
+    rows = [(m, f"cap-{i}", int(m == "canned-strong" or i < 2)) for m in ("canned-strong", "canned-weak")
+            for i in range(6)]
+    pd.DataFrame(rows, columns=["model", "doc.id", "human"]).to_csv(labels, index=False)
+    argv = ["evaluation", "judge", LM_EVAL, "--judge", "score", "--label", "human", "--labels", labels,
+            "--on", "model,doc.id", "--group", "model", "--method", "labeled", "--scorer", "acc,none", "--json"]
+    code, out, err = _run(capsys, argv)
+    assert code == 0, err
+    labeled = {e["name"]: e["estimate"] for e in json.loads(out)["estimates"] if e["method"] == "labeled"}
+    assert labeled == pytest.approx({"canned-strong": 1.0, "canned-weak": 2 / 6})
+    code, out, err = _run(capsys, [*argv[:10], "doc.id", *argv[11:]])  # one column: each id twice in the labels
+    assert code == 2 and out == "" and "column 'doc.id', row 7: id 'cap-0' appears twice" in err
+
+
 def test_labels_needs_on(capsys, tmp_path):
     path = tmp_path / "s.csv"
     pd.DataFrame({"id": ["a"], "judge": [0.5]}).to_csv(path, index=False)

@@ -505,29 +505,59 @@ def select_scorer(df, scorer: str | None, group: str | None):
 # --------------------------------------------------------------------------- labels
 
 
-def join_labels(scores, labels_path: str, on: str, label: str):
-    """Scores with the ``label`` column of a second file joined by ``on`` (a left join: unlabelled rows stay).
+def join_labels(scores, labels_path: str, on, label: str):
+    """Scores with the ``label`` column of a second file joined by the ``on`` column(s) (a left join: unlabelled
+    rows stay).
 
-    Each id may appear once in the labels file; a label whose id matches no
-    score row is an error naming its row, so a typo cannot silently drop labels.
+    ``on`` is one column or several (a list, or names separated by commas, e.g. ``model,sample_id`` for labels
+    of each model's answer to a sample); rows match when every one of them agrees (compared as text). Each key
+    may appear once in the labels file; a label whose key matches no score row is an error naming its row, so
+    a typo cannot silently drop labels.
     """
     labels = read_any(labels_path)
     src = str(labels_path)
-    require_columns(scores, [on])
-    require_columns(labels, [on, label])
+    keys = parse_on(on)
+    hint = {k: "--on" for k in keys}
+    require_columns(scores, keys, option=hint)
+    require_columns(labels, keys, option=hint)
+    require_columns(labels, [label])
     if label in scores.columns:
         raise DataError(f"{src}: column {label!r} is in both files; rename one")
-    ids = labels[on].astype(str)
+    ids = _key_of(labels, keys)
+    where = f"column {keys[0]!r}" if len(keys) == 1 else "columns " + ", ".join(map(repr, keys))
     dup = np.flatnonzero(ids.duplicated().to_numpy())
     if dup.size:
-        raise DataError(f"{src}: column {on!r}, row {int(dup[0]) + 1}: id {ids.iloc[int(dup[0])]!r} appears twice")
-    known = set(scores[on].astype(str))
-    stray = np.flatnonzero(~ids.isin(known).to_numpy())
+        i = int(dup[0])
+        raise DataError(f"{src}: {where}, row {i + 1}: id {_show_key(ids.iloc[i])} appears twice")
+    score_ids = _key_of(scores, keys)
+    stray = np.flatnonzero(~ids.isin(set(score_ids)).to_numpy())
     if stray.size:
-        raise DataError(f"{src}: column {on!r}, row {int(stray[0]) + 1}: id {ids.iloc[int(stray[0])]!r} matches no "
-                        "row of the scores")
+        i = int(stray[0])
+        raise DataError(f"{src}: {where}, row {i + 1}: id {_show_key(ids.iloc[i])} matches no row of the scores")
     mapping = dict(zip(ids, labels[label]))
     out = scores.copy()
-    out[label] = [mapping.get(k, np.nan) for k in scores[on].astype(str)]
+    out[label] = [mapping.get(k, np.nan) for k in score_ids]
     out.attrs.update(scores.attrs)
     return out
+
+
+def parse_on(on) -> list[str]:
+    """The key columns of ``--on``: one name, or several separated by commas (each once)."""
+    keys = [k.strip() for k in on.split(",")] if isinstance(on, str) else [str(k) for k in on]
+    if not keys or any(not k for k in keys):
+        raise DataError(f"--on {on}: give column names separated by commas (no empty name)")
+    if len(set(keys)) < len(keys):
+        raise DataError(f"--on {on}: a column is named twice")
+    return keys
+
+
+def _key_of(df, keys: list[str]):
+    """Each row's key as text: the value of a single column, a tuple of values for several."""
+    parts = [df[k].astype(str) for k in keys]
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    return pd.Series(list(zip(*parts)), dtype=object)
+
+
+def _show_key(key) -> str:
+    return repr(key) if isinstance(key, str) else "(" + ", ".join(map(repr, key)) + ")"

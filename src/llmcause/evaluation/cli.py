@@ -103,7 +103,9 @@ def judge_command(
                       "exact_match,strict-match).")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="A second file holding the --label column, "
                       "joined to the scores by --on.")] = None,
-    on: Annotated[Optional[str], typer.Option("--on", help="The id column shared by the scores and --labels.")]
+    on: Annotated[Optional[str], typer.Option("--on", help="The id column(s) shared by the scores "
+                                             "and --labels: one, or several separated by commas "
+                                             "(model,sample_id), joined on all of them.")]
     = None,
     engine: EngineOption = None,
     address: AddressOption = None,
@@ -141,7 +143,7 @@ def judge_command(
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
     if (labels is None) != (on is None):
-        raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
+        raise DataError("give both --labels FILE and --on ID (the id column(s) the two files share)")
     streamed = engine is not None or (is_dataset_path(data) and not _read_in_memory(data, fmt))
     if streamed:
         # why the rows are streamed: an engine was asked for, or the input is a Parquet dataset
