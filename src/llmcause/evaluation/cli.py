@@ -241,7 +241,12 @@ def judge_command(
         table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": calls}) for e in table],
                               [*scoring_warnings, *table.warnings])
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
-         title=f"Mean {label} per {group or 'table'} from judge {judge!r}", notes=scoring_notes)
+         title=_judge_title(label, group, judge), notes=scoring_notes)
+
+
+def _judge_title(label: str, group: Optional[str], judge: str) -> str:
+    """The table's title; without --group the one row (named ``all``) is the whole table, so no "per" part."""
+    return f"Mean {label}{f' per {group}' if group else ''} from judge {judge!r}"
 
 
 def _read_in_memory(data: str, fmt: InputFormat) -> bool:
