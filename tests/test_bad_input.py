@@ -299,3 +299,27 @@ def test_empty_group_for_the_calibration(capsys, tmp_path):
                 "--calibrate-on", "zzz"])
     err = capsys.readouterr().err
     assert code == 2 and "'zzz'" in err and err.count("\n") == 1
+
+
+def test_lc_winrate_model_with_too_few_comparisons_names_file_columns_and_model(capsys, tmp_path):
+    f = _battles()
+    f.loc[f.index[-1], ["model_a", "model_b"]] = ["m1", "rare"]  # one comparison of 'rare' with the baseline
+    path = tmp_path / "battles.csv"
+    f.to_csv(path, index=False)
+    code = run(["alignment", "lc-winrate", str(path), "--baseline", "m1", "--model-a", "model_a", "--model-b",
+                "model_b", "--winner", "winner", "--length-a", "length_a", "--length-b", "length_b"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {path}: columns 'model_a' and 'model_b': model 'rare' has only 1 comparison "
+                          "with the baseline 'm1'")
+    n = 12  # an AlpacaEval file: the generator columns are named
+    ann = pd.DataFrame({"instruction": [f"q{i}" for i in range(n)], "output_1": ["a" * (10 + i) for i in range(n)],
+                        "output_2": ["b" * (20 + 3 * i) for i in range(n)], "generator_1": "base",
+                        "generator_2": ["good"] * (n - 2) + ["rare"] * 2, "preference": [1.0, 2.0] * (n // 2)})
+    path = tmp_path / "annotations.json"
+    ann.to_json(path, orient="records")
+    code = run(["alignment", "lc-winrate", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: {path}: columns 'generator_1' and 'generator_2': model 'rare' has only 2 "
+                          "comparisons with the baseline 'base'")

@@ -212,3 +212,20 @@ def test_example_command(capsys, tmp_path):
     assert run(["evaluation", "example", "battles", "--out", str(out)]) == 0
     assert "written" not in capsys.readouterr().err
     _fails(capsys, ["evaluation", "example", "world", "--out", str(tmp_path / "x.txt")], ".csv")
+
+
+def test_judge_title_without_group_reads_naturally(capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    score = rng.random(40).round(3)
+    df = pd.DataFrame({"model": np.tile(["a", "b"], 20), "score": score,
+                       "human": np.where(np.arange(40) % 2 == 0, score.round(1), np.nan)})
+    path = tmp_path / "judged.csv"
+    df.to_csv(path, index=False)
+    base = ["evaluation", "judge", str(path), "--judge", "score", "--label", "human", "--method", "labeled"]
+    assert run(base) == 0
+    out = capsys.readouterr().out
+    assert "Mean human from judge 'score'" in out and "per table" not in out
+    assert run([*base, "--group", "model"]) == 0
+    assert "Mean human per model from judge 'score'" in capsys.readouterr().out
+    assert run([*base, "--json"]) == 0
+    assert {e["name"] for e in json.loads(capsys.readouterr().out)["estimates"]} == {"all"}  # the JSON name stays

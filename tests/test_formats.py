@@ -120,6 +120,67 @@ def test_broken_inspect_logs_exit_2(capsys, inspect_log, tmp_path):
     assert code == 2 and str(fake) in err and "Traceback" not in err
 
 
+@pytest.fixture(scope="module")
+def inspect_dir(tmp_path_factory):
+    """Two real logs of two mock models in one folder: one .eval, one .json (inspect's two formats)."""
+    pytest.importorskip("inspect_ai")
+    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import _model
+    from inspect_ai.scorer import match
+    from inspect_ai.solver import generate
+
+    folder = tmp_path_factory.mktemp("inspect_logs")
+    original = _model.count_text_tokens
+    _model.count_text_tokens = lambda text: len(str(text).split())
+    try:
+        for name, log_format in (("mockllm/a", "eval"), ("mockllm/b", "json")):
+            task = Task(dataset=[Sample(input=f"Say {i}", target=str(i), id=f"s{i}") for i in range(5)],
+                        solver=generate(), scorer=match(), epochs=2)
+            log = inspect_eval(task, model=name, log_dir=str(folder / name.split("/")[1]), log_format=log_format,
+                               display="none")[0]
+            assert log.status == "success", log.error
+    finally:
+        _model.count_text_tokens = original
+    return folder
+
+
+def test_inspect_directory_and_glob_read_every_log(capsys, inspect_dir, tmp_path):
+    assert detect_format(str(inspect_dir)) == "inspect"
+    df = read_any(str(inspect_dir))
+    assert len(df) == 2 * 5 * 2 and set(df["model"]) == {"mockllm/a", "mockllm/b"}
+    assert df.groupby("model").size().to_dict() == {"mockllm/a": 10, "mockllm/b": 10}
+    assert set(df["epoch"]) == {1, 2} and set(df["scorer"]) == {"match"}
+    one = read_any(str(next(inspect_dir.rglob("*.json"))))
+    assert set(one["model"]) == {"mockllm/b"} and len(one) == 10
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"sample_id": [f"s{i}" for i in range(5)], "human": [1, 0, 1, 1, 0]}).to_csv(labels, index=False)
+    for source in (inspect_dir, inspect_dir / "*" / "*.json", inspect_dir / "**" / "*.eval"):
+        code, out, err = _run(capsys, ["evaluation", "judge", source, "--judge", "score", "--label", "human",
+                                       "--labels", labels, "--on", "sample_id", "--group", "model",
+                                       "--cluster", "sample_id", "--method", "labeled", "--json"])
+        assert code == 0, err
+        labeled = {e["name"]: e["estimate"] for e in json.loads(out)["estimates"] if e["method"] == "labeled"}
+        assert labeled == pytest.approx({m: 3 / 5 for m in set(read_any(str(source))["model"])})
+    log = next(inspect_dir.rglob("*.eval"))
+    before = log.read_bytes()
+    code, out, err = _run(capsys, ["evaluation", "judge", inspect_dir, "--judge", "score", "--label", "human",
+                                   "--labels", labels, "--on", "sample_id", "--report", log])
+    assert code == 2 and "is an input file" in err and log.read_bytes() == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.json").write_text('{"a": 1}')
+    with pytest.raises(DataError, match="holds no inspect-ai logs"):
+        read_any(str(empty), "inspect")
+    parquet = tmp_path / "parquet"
+    parquet.mkdir()
+    pd.DataFrame({"sample_id": ["s0"], "score": [1.0]}).to_parquet(parquet / "part.parquet")
+    code, out, err = _run(capsys, ["evaluation", "judge", parquet, "--judge", "score", "--label", "human",
+                                   "--labels", labels, "--on", "sample_id"])
+    assert code == 2 and out == "" and f"{parquet} is read as a directory or glob of Parquet files" in err
+    assert "--engine" not in err  # none was given
+
+
 # --------------------------------------------------------------------------- lm-evaluation-harness
 
 # Written by lm-evaluation-harness 0.4.13 itself (tests/data/lm_eval/make_samples.py): two canned models,
@@ -312,6 +373,46 @@ def test_join_labels_checks_ids(tmp_path):
         join_labels(scores, str(stray), "id", "human")
     with pytest.raises(DataError, match="human"):
         join_labels(scores, str(tmp_path / "labels.csv"), "id", "nope")
+
+
+def test_join_labels_on_several_columns(tmp_path):
+    scores = read_table(pd.DataFrame({"model": ["a", "a", "b", "b"], "id": [1, 2, 1, 2],
+                                      "judge": [0.1, 0.5, 0.9, 0.3]}), name="scores.csv")
+    good = tmp_path / "labels.csv"
+    pd.DataFrame({"model": ["b", "a", "a"], "id": [1, 2, 1], "human": [5, 7, 9]}).to_csv(good, index=False)
+    for on in ("model,id", " model , id", ["model", "id"]):
+        out = join_labels(scores, str(good), on, "human")
+        assert out["human"].tolist()[:3] == [9, 7, 5] and np.isnan(out["human"].iloc[3])
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"model": ["a", "b", "a"], "id": [1, 1, 1], "human": [1, 0, 1]}).to_csv(dup, index=False)
+    with pytest.raises(DataError, match=r"dup.csv: columns 'model', 'id', row 3: id \('a', '1'\) appears twice"):
+        join_labels(scores, str(dup), "model,id", "human")
+    stray = tmp_path / "stray.csv"
+    pd.DataFrame({"model": ["a", "c"], "id": [1, 1], "human": [1, 0]}).to_csv(stray, index=False)
+    with pytest.raises(DataError, match=r"stray.csv: columns 'model', 'id', row 2: id \('c', '1'\) matches no row"):
+        join_labels(scores, str(stray), "model,id", "human")
+    with pytest.raises(DataError, match=r"labels.csv: no column 'task' \(given to --on\)"):
+        join_labels(read_table(scores.assign(task="t"), name="scores.csv"), str(good), "model,task", "human")
+    with pytest.raises(DataError, match=r"scores.csv: no column 'run' \(given to --on\)"):
+        join_labels(scores, str(good), "model,run", "human")
+    for bad in ("model,", "model,model"):
+        with pytest.raises(DataError, match="--on"):
+            join_labels(scores, str(good), bad, "human")
+
+
+def test_lm_eval_per_model_labels_join_on_model_and_doc_id(capsys, tmp_path):
+    labels = tmp_path / "labels.csv"
+    rows = [(m, f"cap-{i}", int(m == "canned-strong" or i < 2)) for m in ("canned-strong", "canned-weak")
+            for i in range(6)]
+    pd.DataFrame(rows, columns=["model", "doc.id", "human"]).to_csv(labels, index=False)
+    argv = ["evaluation", "judge", LM_EVAL, "--judge", "score", "--label", "human", "--labels", labels,
+            "--on", "model,doc.id", "--group", "model", "--method", "labeled", "--scorer", "acc,none", "--json"]
+    code, out, err = _run(capsys, argv)
+    assert code == 0, err
+    labeled = {e["name"]: e["estimate"] for e in json.loads(out)["estimates"] if e["method"] == "labeled"}
+    assert labeled == pytest.approx({"canned-strong": 1.0, "canned-weak": 2 / 6})
+    code, out, err = _run(capsys, [*argv[:10], "doc.id", *argv[11:]])  # one column: each id twice in the labels
+    assert code == 2 and out == "" and "column 'doc.id', row 7: id 'cap-0' appears twice" in err
 
 
 def test_labels_needs_on(capsys, tmp_path):

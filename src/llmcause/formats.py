@@ -9,7 +9,8 @@ never by guessing from values:
   sample, epoch and scorer: model, task, sample_id, epoch, scorer, score
   (numeric; C/I/P/N letters as 1/0/0.5/0), answer. A scorer whose value is a
   dict (one score per key, as multi-value scorers write) gives one scorer per
-  key, named ``scorer/key``.
+  key, named ``scorer/key``. A directory (searched recursively) or glob of logs gives
+  the rows of every log, each with its own model.
 - ``mt-bench``: FastChat MT-Bench judgments. Single grading
   (``question_id, model, judge, score, turn``) gives one row per answer with
   its 1-10 score (a score of -1, FastChat's "could not parse", becomes empty);
@@ -58,6 +59,7 @@ ALPACAEVAL_COLUMNS = ("instruction", "output_1", "output_2", "generator_1", "gen
 _ALPACAEVAL_MARK = {"output_1", "output_2", "generator_1", "generator_2"}  # these four tell the format
 _MT_SINGLE = {"question_id", "model", "judge", "score", "turn"}
 _MT_PAIR = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn"}
+_INSPECT_KEYS = ({"eval", "samples"}, {"version", "eval", "status"})  # a JSON log's top-level keys
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
 
 
@@ -85,11 +87,14 @@ def read_any(path: str, fmt: str = "auto"):
 def detect_format(path: str) -> str:
     """The format a file's structure shows: its suffix, or the keys of its first JSON record.
 
-    A directory or glob is ``lm-eval`` when it holds lm-evaluation-harness samples files, else ``table``.
+    A directory or glob is ``lm-eval`` when it holds lm-evaluation-harness samples files, ``inspect`` when it
+    holds inspect-ai logs, else ``table`` (a Parquet dataset).
     """
     p = Path(path)
     if p.is_dir() or any(ch in str(path) for ch in "*?["):
-        return "lm-eval" if _lm_eval_files(str(path)) else "table"
+        if _lm_eval_files(str(path)):
+            return "lm-eval"
+        return "inspect" if _inspect_files(str(path)) else "table"
     suffix = p.suffix.lower()
     if suffix == ".eval":
         return "inspect"
@@ -100,7 +105,7 @@ def detect_format(path: str) -> str:
         if isinstance(head, list) and head and isinstance(head[0], dict):
             head = head[0]  # a list of records: the first shows the structure
         if isinstance(head, dict):
-            if {"eval", "samples"} <= set(head) or {"version", "eval", "status"} <= set(head):
+            if _INSPECT_KEYS[0] <= set(head) or _INSPECT_KEYS[1] <= set(head):
                 return "inspect"
             if _MT_SINGLE <= set(head) or _MT_PAIR <= set(head):
                 return "mt-bench"
@@ -138,13 +143,45 @@ def _first_json(path: Path):
 # --------------------------------------------------------------------------- inspect-ai
 
 
+def _is_inspect_log(path: Path) -> bool:
+    if path.suffix.lower() == ".eval":
+        return True
+    head = _first_json(path) if path.suffix.lower() == ".json" else None
+    return isinstance(head, dict) and any(keys <= set(head) for keys in _INSPECT_KEYS)
+
+
+def _inspect_files(path: str) -> list[str]:
+    """The inspect-ai logs (``.eval``, or ``.json`` with a log's keys) a directory (recursively) or a glob names."""
+    if Path(path).is_dir():
+        found = sorted(str(f) for f in Path(path).rglob("*") if f.suffix.lower() in (".eval", ".json"))
+    else:
+        found = sorted(f for f in glob.glob(path, recursive=True))
+    return [f for f in found if Path(f).is_file() and _is_inspect_log(Path(f))]
+
+
 def read_inspect_log(path: str):
-    """An inspect-ai eval log as one row per sample, epoch and scorer (and key, for a dict-valued scorer)."""
+    """inspect-ai eval logs (a file, or a directory or glob of them) as one row per sample, epoch and scorer
+    (and key, for a dict-valued scorer); the model of each row is that of its own log."""
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:
         raise DataError(f"{path}: reading inspect-ai logs needs the inspect extra "
                         "(pip install 'llmcause[inspect]')") from None
+    src = str(path)
+    if Path(src).is_dir() or any(ch in src for ch in "*?["):
+        files = _inspect_files(src)
+        if not files:
+            raise DataError(f"{src}: holds no inspect-ai logs (.eval, or .json as inspect writes them)")
+        rows = [row for f in files for row in _inspect_rows(read_eval_log, f)]
+    else:
+        rows = _inspect_rows(read_eval_log, src)
+    df = pd.DataFrame(rows)
+    df.attrs[SOURCE_ATTR] = src
+    df.attrs[FORMAT_ATTR] = "inspect"
+    return df
+
+
+def _inspect_rows(read_eval_log, path: str) -> list[dict]:
     try:
         log = read_eval_log(str(path))
     except Exception as exc:  # noqa: BLE001 - inspect raises many types for a broken log
@@ -161,10 +198,7 @@ def read_inspect_log(path: str):
     if not rows:
         status = getattr(log, "status", "unknown")
         raise DataError(f"{path}: the log holds no scored samples (status {status})")
-    df = pd.DataFrame(rows)
-    df.attrs[SOURCE_ATTR] = str(path)
-    df.attrs[FORMAT_ATTR] = "inspect"
-    return df
+    return rows
 
 
 def _score_value(value, path, i, scorer) -> float:
@@ -471,29 +505,59 @@ def select_scorer(df, scorer: str | None, group: str | None):
 # --------------------------------------------------------------------------- labels
 
 
-def join_labels(scores, labels_path: str, on: str, label: str):
-    """Scores with the ``label`` column of a second file joined by ``on`` (a left join: unlabelled rows stay).
+def join_labels(scores, labels_path: str, on, label: str):
+    """Scores with the ``label`` column of a second file joined by the ``on`` column(s) (a left join: unlabelled
+    rows stay).
 
-    Each id may appear once in the labels file; a label whose id matches no
-    score row is an error naming its row, so a typo cannot silently drop labels.
+    ``on`` is one column or several (a list, or names separated by commas, e.g. ``model,sample_id`` for labels
+    of each model's answer to a sample); rows match when every one of them agrees (compared as text). Each key
+    may appear once in the labels file; a label whose key matches no score row is an error naming its row, so
+    a typo cannot silently drop labels.
     """
     labels = read_any(labels_path)
     src = str(labels_path)
-    require_columns(scores, [on])
-    require_columns(labels, [on, label])
+    keys = parse_on(on)
+    hint = {k: "--on" for k in keys}
+    require_columns(scores, keys, option=hint)
+    require_columns(labels, keys, option=hint)
+    require_columns(labels, [label])
     if label in scores.columns:
         raise DataError(f"{src}: column {label!r} is in both files; rename one")
-    ids = labels[on].astype(str)
+    ids = _key_of(labels, keys)
+    where = f"column {keys[0]!r}" if len(keys) == 1 else "columns " + ", ".join(map(repr, keys))
     dup = np.flatnonzero(ids.duplicated().to_numpy())
     if dup.size:
-        raise DataError(f"{src}: column {on!r}, row {int(dup[0]) + 1}: id {ids.iloc[int(dup[0])]!r} appears twice")
-    known = set(scores[on].astype(str))
-    stray = np.flatnonzero(~ids.isin(known).to_numpy())
+        i = int(dup[0])
+        raise DataError(f"{src}: {where}, row {i + 1}: id {_show_key(ids.iloc[i])} appears twice")
+    score_ids = _key_of(scores, keys)
+    stray = np.flatnonzero(~ids.isin(set(score_ids)).to_numpy())
     if stray.size:
-        raise DataError(f"{src}: column {on!r}, row {int(stray[0]) + 1}: id {ids.iloc[int(stray[0])]!r} matches no "
-                        "row of the scores")
+        i = int(stray[0])
+        raise DataError(f"{src}: {where}, row {i + 1}: id {_show_key(ids.iloc[i])} matches no row of the scores")
     mapping = dict(zip(ids, labels[label]))
     out = scores.copy()
-    out[label] = [mapping.get(k, np.nan) for k in scores[on].astype(str)]
+    out[label] = [mapping.get(k, np.nan) for k in score_ids]
     out.attrs.update(scores.attrs)
     return out
+
+
+def parse_on(on) -> list[str]:
+    """The key columns of ``--on``: one name, or several separated by commas (each once)."""
+    keys = [k.strip() for k in on.split(",")] if isinstance(on, str) else [str(k) for k in on]
+    if not keys or any(not k for k in keys):
+        raise DataError(f"--on {on}: give column names separated by commas (no empty name)")
+    if len(set(keys)) < len(keys):
+        raise DataError(f"--on {on}: a column is named twice")
+    return keys
+
+
+def _key_of(df, keys: list[str]):
+    """Each row's key as text: the value of a single column, a tuple of values for several."""
+    parts = [df[k].astype(str) for k in keys]
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    return pd.Series(list(zip(*parts)), dtype=object)
+
+
+def _show_key(key) -> str:
+    return repr(key) if isinstance(key, str) else "(" + ", ".join(map(repr, key)) + ")"

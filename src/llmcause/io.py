@@ -417,9 +417,9 @@ def _dataset_files(source) -> list[str]:
         beside = {str(r) for f in files if fnmatch.fnmatch(Path(f).name, "samples_*.jsonl")
                   for r in Path(f).parent.glob("results_*.json")}  # read for the model's name
         return files + sorted(beside)
-    if os.path.isdir(s):  # a Parquet dataset, or lm-evaluation-harness output (samples and the results beside them)
-        return [str(f) for f in Path(s).rglob("*") if f.is_file() and (
-            f.suffix in (".parquet", ".pq") or fnmatch.fnmatch(f.name, "samples_*.jsonl")
+    if os.path.isdir(s):  # a Parquet dataset, lm-evaluation-harness output (samples and the results beside them)
+        return [str(f) for f in Path(s).rglob("*") if f.is_file() and (  # or inspect-ai logs (.eval, .json)
+            f.suffix in (".parquet", ".pq", ".eval", ".json") or fnmatch.fnmatch(f.name, "samples_*.jsonl")
             or fnmatch.fnmatch(f.name, "results_*.json"))]
     return []
 

@@ -382,7 +382,7 @@ def lc_winrate_command(
     the uncertainty of the fitted GLM; the raw win rate beside it."""
     from ..formats import is_alpacaeval_table, read_alpacaeval
     from .arena import texts_of_column, winner_outcome
-    from .lc_winrate import lc_winrates, orient_against_baseline
+    from .lc_winrate import lc_winrates, orient_against_baseline, require_comparisons
 
     check_output_path(report, "--report", inputs=[data, *([alpacaeval_gamed] if alpacaeval_gamed else [])])
     if fmt == LcFormat.alpacaeval:
@@ -458,6 +458,7 @@ def lc_winrate_command(
     gam = None if difficulty is None else numeric_column(df, difficulty)[rows]
     skipped = int(keep.sum() - idx.shape[0])
     with data_errors(src):
+        require_comparisons(model, columns=(model_a, model_b), baseline=baseline)
         if gamed is not None:
             from .lc_alpacaeval import alpacaeval_lc_winrates
 

@@ -41,6 +41,26 @@ from ..core.pairwise import weighted_logistic_fit
 
 ESTIMAND = "length-controlled win rate"
 EXTRAPOLATION_SHARE = 0.1  # fewer answers than this on one side of equal length: warn
+MIN_COMPARISONS = 10  # fewer comparisons of a model with the baseline: no length-controlled fit
+
+
+def require_comparisons(models, *, columns: tuple[str, ...], baseline: str) -> None:
+    """ValueError naming the model column(s) when a model meets the baseline fewer than MIN_COMPARISONS times.
+
+    ``models`` holds the opponent of the baseline in each comparison (as `orient_against_baseline` gives).
+    """
+    names, counts = np.unique(np.asarray(models).astype(str), return_counts=True)
+    few = np.flatnonzero(counts < MIN_COMPARISONS)
+    if few.size:
+        i = int(few[np.argmin(counts[few])])
+        where = " and ".join(repr(c) for c in columns)
+        raise ValueError(f"column{'s' if len(columns) > 1 else ''} {where}: model {str(names[i])!r} has only "
+                         f"{_comparisons(int(counts[i]))} with the baseline {baseline!r}; the length-controlled "
+                         f"win rate needs at least {MIN_COMPARISONS} per model")
+
+
+def _comparisons(n: int) -> str:
+    return f"{n} comparison" if n == 1 else f"{n} comparisons"
 
 
 def length_controlled_winrate(preference, length_model, length_baseline, *, difficulty=None, cluster=None,
@@ -63,8 +83,9 @@ def length_controlled_winrate(preference, length_model, length_baseline, *, diff
         raise ValueError("preference and lengths must have the same length")
     if np.any((y < 0) | (y > 1)) or not np.all(np.isfinite(y)):
         raise ValueError("preferences must lie in [0, 1]")
-    if n < 10:
-        raise ValueError(f"model {name!r} has only {n} comparisons with the baseline; need at least 10")
+    if n < MIN_COMPARISONS:
+        raise ValueError(f"model {name!r} has only {_comparisons(n)} with the baseline; need at least "
+                         f"{MIN_COMPARISONS}")
     if np.all(y >= 1) or np.all(y <= 0):
         raise ValueError(f"model {name!r} {'won' if y[0] >= 1 else 'lost'} every comparison: the win rate "
                          "cannot be length-controlled")

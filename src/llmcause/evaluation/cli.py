@@ -62,7 +62,9 @@ class InputFormat(str, Enum):
 @app.command("judge")
 def judge_command(
     data: Annotated[str, typer.Argument(help="CSV, TSV, JSONL, JSON or Parquet file, one row per judged response; "
-                                              "or a directory or glob of Parquet files (read out of core).")],
+                                              "or a directory or glob of Parquet files (read out of core), "
+                                              "of inspect-ai logs or of lm-evaluation-harness samples "
+                                              "(read into memory).")],
     judge: Annotated[str, typer.Option("--judge", help="Column of judge scores (numeric, every row).")],
     label: Annotated[str, typer.Option("--label", help="Column of human/oracle labels; empty = not labelled.")],
     group: Annotated[Optional[str], typer.Option(help="Column naming the model, policy or prompt set.")] = None,
@@ -101,7 +103,9 @@ def judge_command(
                       "exact_match,strict-match).")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="A second file holding the --label column, "
                       "joined to the scores by --on.")] = None,
-    on: Annotated[Optional[str], typer.Option("--on", help="The id column shared by the scores and --labels.")]
+    on: Annotated[Optional[str], typer.Option("--on", help="The id column(s) shared by the scores "
+                                             "and --labels: one, or several separated by commas "
+                                             "(model,sample_id), joined on all of them.")]
     = None,
     engine: EngineOption = None,
     address: AddressOption = None,
@@ -139,18 +143,20 @@ def judge_command(
     cov = parse_list(covariates, "--covariates")
     cal_on = parse_list(calibrate_on, "--calibrate-on") if calibrate_on else None
     if (labels is None) != (on is None):
-        raise DataError("give both --labels FILE and --on ID (the id column the two files share)")
+        raise DataError("give both --labels FILE and --on ID (the id column(s) the two files share)")
     streamed = engine is not None or (is_dataset_path(data) and not _read_in_memory(data, fmt))
     if streamed:
+        # why the rows are streamed: an engine was asked for, or the input is a Parquet dataset
+        where = ("read a single file without --engine" if engine is not None else
+                 f"{data} is read as a directory or glob of Parquet files, out of core; give a single file")
         if labels is not None or fmt != InputFormat.auto or categorical or scorer is not None:
-            raise DataError("--labels, --format, --scorer and --categorical are available in memory only (read a "
-                            "single file without --engine)")
+            raise DataError(f"--labels, --format, --scorer and --categorical are available in memory only ({where})")
         if cov:
-            raise DataError("--covariates is available in memory only (read a single file without --engine)")
+            raise DataError(f"--covariates is available in memory only ({where})")
         if target is not None or time is not None:
-            raise DataError("--target and --time are available in memory only (read a single file without --engine)")
+            raise DataError(f"--target and --time are available in memory only ({where})")
         if judge_model is not None:
-            raise DataError("--judge-model is available in memory only (read a single file without --engine)")
+            raise DataError(f"--judge-model is available in memory only ({where})")
         if address is not None and engine is not Engine.ray:
             raise DataError("--address needs --engine ray")
         df = data
@@ -235,14 +241,21 @@ def judge_command(
         table = EstimateTable([e.with_(diagnostics={**e.diagnostics, "calls": calls}) for e in table],
                               [*scoring_warnings, *table.warnings])
     emit(table, command="evaluation judge", as_json=json_out, report=report, sections=sections,
-         title=f"Mean {label} per {group or 'table'} from judge {judge!r}", notes=scoring_notes)
+         title=_judge_title(label, group, judge), notes=scoring_notes)
+
+
+def _judge_title(label: str, group: Optional[str], judge: str) -> str:
+    """The table's title; without --group the one row (named ``all``) is the whole table, so no "per" part."""
+    return f"Mean {label}{f' per {group}' if group else ''} from judge {judge!r}"
 
 
 def _read_in_memory(data: str, fmt: InputFormat) -> bool:
-    """A directory or glob of lm-evaluation-harness samples is read into memory, not scanned as Parquet."""
+    """A directory or glob of lm-evaluation-harness samples or inspect-ai logs is read into memory, not scanned
+    as Parquet."""
     from ..formats import detect_format
 
-    return fmt == InputFormat.lm_eval or (fmt == InputFormat.auto and detect_format(data) == "lm-eval")
+    return fmt in (InputFormat.lm_eval, InputFormat.inspect) or (
+        fmt == InputFormat.auto and detect_format(data) in ("lm-eval", "inspect"))
 
 
 def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:
