@@ -102,14 +102,18 @@ def texts_of_column(df: pd.DataFrame, col: str) -> list[str]:
     src = source_of(df)
     out = []
     for i, value in enumerate(df[col].tolist()):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise DataError(f"{src}: column {col!r}, row {i + 1}: the text is missing")
-        try:
-            out.append(assistant_text(value))
-        except ConversationError as exc:
-            raise DataError(f"{src}: column {col!r}, row {i + 1}: expected a text or a conversation "
-                            f"(a list of turns), got {exc}") from None
+        out.append(text_of_cell(value, f"{src}: column {col!r}, row {i + 1}"))
     return out
+
+
+def text_of_cell(value, where: str) -> str:
+    """The assistant text of one cell (a string or a conversation); ``where`` names the cell in an error."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        raise DataError(f"{where}: the text is missing")
+    try:
+        return assistant_text(value)
+    except ConversationError as exc:
+        raise DataError(f"{where}: expected a text or a conversation (a list of turns), got {exc}") from None
 
 
 def winner_outcome(df: pd.DataFrame, col: str, *, ties: str = "half") -> np.ndarray:

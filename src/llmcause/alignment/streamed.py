@@ -39,7 +39,7 @@ import numpy as np
 from ..core import partitioned as P
 from ..io import DataError, show_value
 from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, labels, numeric, run_partitions
-from .arena import TIES, WIN_A, WIN_B, ConversationError, assistant_text
+from .arena import TIES, WIN_A, WIN_B, text_of_cell
 from .battles import check_style_inputs
 from .features import LMARENA_FEATURES, normalized_difference, resolve_tokenizer
 from .style import StyleStudy
@@ -141,14 +141,7 @@ def _texts(batch: Batch, col: str, rows: np.ndarray) -> list[str]:
     values = batch.columns[col].to_pylist()
     out = []
     for i in rows.tolist():
-        v = values[i]
-        if v is None:
-            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: the text is missing")
-        try:
-            out.append(assistant_text(v))
-        except ConversationError as exc:
-            raise DataError(f"{batch.file}: column {col!r}{batch.row(i)}: expected a text or a conversation "
-                            f"(a list of turns), got {exc}") from None
+        out.append(text_of_cell(values[i], f"{batch.file}: column {col!r}{batch.row(i)}"))
     return out
 
 
