@@ -101,3 +101,6 @@ def test_bad_inputs_exit_2_with_one_line(traces, tmp_path, capsys):
     bad_truth = tmp_path / "bt.jsonl"
     bad_truth.write_text('{"episode_id": "e0"}\n')
     assert "decisive_step" in _bad(tmp_path, capsys, ["agents", "attribute", str(out), "--truth", str(bad_truth)])
+    bad_truth.write_text('{"episode_id": "e0", "decisive_step": 1}\n[1, 2]\n{oops\n')
+    assert "line 2 is not a JSON object" in _bad(tmp_path, capsys, ["agents", "attribute", str(out), "--truth",
+                                                                  str(bad_truth)])

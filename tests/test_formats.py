@@ -272,7 +272,7 @@ def test_lm_eval_model_name_from_results_args_or_folder(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda lines: lines[:2] + ['{"doc_id": 2, "doc": {\n'] + lines[3:], "line 3: not valid JSON"),
+    (lambda lines: lines[:2] + ['{"doc_id": 2, "doc": {\n'] + lines[3:], "line 3 is not valid JSON"),
     (lambda lines: lines[:4] + [json.dumps({k: v for k, v in json.loads(lines[4]).items() if k != "doc_id"}) + "\n"]
      + lines[5:], "line 5: key 'doc_id' is missing"),
     (lambda lines: lines[:1] + [json.dumps({**json.loads(lines[1]), "acc": "high"}) + "\n"] + lines[2:],

@@ -48,7 +48,7 @@ import re
 from pathlib import Path
 
 from ._lazy import lazy_module
-from .io import SOURCE_ATTR, DataError, read_table, require_columns, show_value, source_of
+from .io import SOURCE_ATTR, DataError, json_lines, read_table, require_columns, show_value, source_of
 
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
@@ -298,20 +298,7 @@ def _lm_eval_rows(path: str) -> list[dict]:
     task = match["task"] if match else p.stem
     model = _lm_eval_model(p, match["date"] if match else None)
     rows = []
-    try:
-        with open(p, encoding="utf-8") as fh:
-            lines = list(fh)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: could not read as lm-evaluation-harness samples: {exc}") from None
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise DataError(f"{path}: line {i}: not a JSON object")
+    for i, rec in json_lines(p, str(path)):
         for key in ("doc_id", "doc", "filtered_resps"):
             if key not in rec:
                 raise DataError(f"{path}: line {i}: key {key!r} is missing (not an lm-evaluation-harness sample)")

@@ -458,23 +458,31 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
+def json_lines(path: Path, label: str):
+    """Yield (line number, record) for each non-blank line of a JSON Lines file (plain or compressed); a line
+    that is not a JSON object, or repeats a key, is an error naming the file (as ``label``) and the line."""
+    try:
+        with _open_text(Path(path)) as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line, object_pairs_hook=_unique_keys)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{label}: line {lineno} is not valid JSON ({exc.msg})") from None
+                except _DuplicateKey as exc:
+                    raise DataError(f"{label}: line {lineno}: key {exc.key!r} appears twice in one record") from None
+                if not isinstance(rec, dict):
+                    raise DataError(f"{label}: line {lineno} is not a JSON object")
+                yield lineno, rec
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataError(f"{label}: could not read: {exc}") from None
+
+
 def _read_jsonl(path: Path, label: str) -> pd.DataFrame:
     if path.suffix.lower() == ".zip":
         return pd.read_json(path, lines=True)
-    records = []
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line, object_pairs_hook=_unique_keys)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{label}: line {lineno} is not valid JSON ({exc.msg})") from None
-            except _DuplicateKey as exc:
-                raise DataError(f"{label}: line {lineno}: key {exc.key!r} appears twice in one record") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{label}: line {lineno} is not a JSON object")
-            records.append(rec)
+    records = [rec for _, rec in json_lines(path, label)]
     if not records:
         raise DataError(f"{label}: the file has no records")
     return pd.DataFrame.from_records(records)

@@ -12,7 +12,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..clikit import JsonOption, LevelOption, ReportOption, SeedOption, data_errors, emit
-from ..io import DataError, check_output_path, write_text_atomic
+from ..io import DataError, check_output_path, json_lines, write_text_atomic
 from ..runs.cliopts import ApiKeyEnvOption, ConcurrencyOption, MaxRetriesOption, MaxTokensOption, RpmOption, \
     StoreOption, TimeoutOption, TpmOption
 
@@ -221,14 +221,8 @@ def _read_truth(path: Path, tr) -> dict:
     if not path.exists():
         raise DataError(f"{src}: no such file")
     known: dict = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            doc = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{src}: line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(doc, dict) or "episode_id" not in doc or "decisive_step" not in doc:
+    for number, doc in json_lines(path, src):
+        if "episode_id" not in doc or "decisive_step" not in doc:
             raise DataError(f"{src}: line {number}: needs fields 'episode_id' and 'decisive_step'")
         d = doc["decisive_step"]
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0):
