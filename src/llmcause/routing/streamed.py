@@ -191,11 +191,15 @@ def _frame(batch: Batch, names: Sequence[str]) -> pd.DataFrame:
     return pa.table({c: _plain(batch.columns[c]) for c in names}).to_pandas()
 
 
-def _unit_hash(cols: LogColumns, batch: Batch, key: str) -> np.ndarray:
-    """Folds and samples by the cluster, else by the row's place in the log (never by its values)."""
+def _unit_hash(cols: LogColumns, batch: Batch, key: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """Folds and samples by the cluster, else by the row's place in the log (never by its values); only for
+    ``rows`` when given."""
     if cols.cluster is not None:
-        return hash_rows(key, labels(batch, cols.cluster))
-    return hash_rows(key, *row_place(batch))
+        codes, keys = labels(batch, cols.cluster)
+        return hash_rows(key, (codes if rows is None else codes[rows], keys))
+    (codes, keys), number = row_place(batch)
+    return hash_rows(key, (codes, keys) if rows is None else (codes[rows], keys), number if rows is None
+                     else number[rows])
 
 
 def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch: Batch):
@@ -216,7 +220,7 @@ def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch:
     picked = pa.array(keep)
     frame = pa.table({c: _plain(batch.columns[c].take(picked)) for c in cols.names}).to_pandas()  # kept rows
     frame["\x00hash"] = h[keep]
-    frame["\x00fold"] = _unit_hash(cols, batch, _FOLD_KEY.format(seed=seed))[keep]  # the place is not in the frame
+    frame["\x00fold"] = _unit_hash(cols, batch, _FOLD_KEY.format(seed=seed), keep)  # the place is not in the frame
     return set(acodes[1].tolist()), frame, int(under.shape[0])
 
 
