@@ -204,10 +204,12 @@ def test_report_over_a_file_of_the_dataset_is_refused(world, tmp_path, capsys):
     assert target.read_bytes() == before
 
 
-def test_memory_stays_bounded_by_the_batch(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_memory_stays_bounded_by_the_batch(tmp_path, monkeypatch, threads):
     """Peak traced allocations do not grow with the number of battles (fixed models and clusters)."""
     import tracemalloc
 
+    monkeypatch.setenv("LLMCAUSE_THREADS", str(threads))
     batch, rng = 2_000, np.random.default_rng(3)
     names = np.array([f"m{j}" for j in range(6)])
 
@@ -239,4 +241,5 @@ def test_memory_stays_bounded_by_the_batch(tmp_path):
     peak(small)  # first imports and caches out of the way
     p_small, p_big = peak(small), peak(big)
     assert p_big < 1.25 * p_small + 200_000, (p_small, p_big)
-    assert p_big < big_bytes / 3, (p_big, big_bytes)
+    # the log is 100 batches; the local engine holds at most threads + 1 of them at once
+    assert p_big < big_bytes / 3 * (threads + 1) / 2, (p_big, big_bytes)

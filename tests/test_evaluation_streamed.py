@@ -115,12 +115,14 @@ def test_bad_values_name_file_column_and_row(tmp_path):
         judge_means_streamed(str(tmp_path / "none-*.parquet"), judge="score", label="human")
 
 
-def test_memory_stays_bounded_by_the_batch(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_memory_stays_bounded_by_the_batch(tmp_path, monkeypatch, threads):
     """Peak Python-side allocations (numpy's are traced) do not grow with the log: a log 10x longer (100
     batches) peaks at about the same memory (fixed clusters and calibration sample), a few times below the
     size of the log itself. Arrow's own decode buffers are not traced; they hold one row group at a time."""
     import tracemalloc
 
+    monkeypatch.setenv("LLMCAUSE_THREADS", str(threads))
     batch, rng = 2_000, np.random.default_rng(2)
 
     def write(name, n):
@@ -148,7 +150,8 @@ def test_memory_stays_bounded_by_the_batch(tmp_path):
     peak(small)  # first imports and caches out of the way
     p_small, p_big = peak(small), peak(big)
     assert p_big < 1.25 * p_small + 200_000, (p_small, p_big)
-    assert p_big < big_bytes / 3, (p_big, big_bytes)
+    # the log is 100 batches; the local engine holds at most threads + 1 of them at once
+    assert p_big < big_bytes / 3 * (threads + 1) / 2, (p_big, big_bytes)
 
 
 def test_binary_judge_and_labels_get_folds_by_row_not_by_value(tmp_path):

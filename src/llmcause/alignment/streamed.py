@@ -38,7 +38,7 @@ import numpy as np
 
 from ..core import partitioned as P
 from ..io import DataError, show_value
-from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, labels, numeric, run_partitions
+from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, labels, numeric, reused_heap, run_partitions
 from .arena import TIES, WIN_A, WIN_B, text_of_cell
 from .battles import check_style_inputs
 from .features import LMARENA_FEATURES, normalized_difference, resolve_tokenizer
@@ -351,6 +351,7 @@ class StreamedStyle:
     passes: int
 
 
+@reused_heap()  # one scope over all the passes and the fits between them
 def style_control_streamed(path, *, model_a: str, model_b: str, winner: str, text_a: str | None = None,
                            text_b: str | None = None, features: Sequence[str] | None = None,
                            style_features: Sequence[str] = LMARENA_FEATURES, cluster: str | None = None,

@@ -91,18 +91,31 @@ class Moments:
             sums = _sum_by_code(codes, labels.shape[0], z)
             present = np.bincount(codes, minlength=labels.shape[0]) > 0
             keys, sums = labels[present], sums[present]
-        return cls(int(z.shape[0]), z.sum(axis=0), z.T @ z, keys, sums)
+        return cls(int(z.shape[0]), z.sum(axis=0), np.dot(z.T, z), keys, sums)
 
     @classmethod
-    def of_rows(cls, zt: np.ndarray, cluster=None) -> "Moments":
-        """As `of`, from the (d, n) transpose of the components."""
+    def of_rows(cls, zt: np.ndarray, cluster=None, *, constant: bool = False) -> "Moments":
+        """As `of`, from the (d, n) transpose of the components; with ``constant`` the moments of [1; zt] (a
+        constant first component, whose sums are the count and Σz: not multiplied out)."""
         keys = sums = None
+        n = int(zt.shape[1])
         if cluster is not None:
             codes, labels = _codes(cluster)
             sums = _sum_by_code(codes, labels.shape[0], zt.T)
-            present = np.bincount(codes, minlength=labels.shape[0]) > 0
-            keys, sums = labels[present], sums[present]
-        return cls(int(zt.shape[1]), zt.sum(axis=1), zt @ zt.T, keys, sums)
+            counts = np.bincount(codes, minlength=labels.shape[0])
+            if constant:
+                sums = np.column_stack([counts.astype(float), sums])
+            keys, sums = labels[counts > 0], sums[counts > 0]
+        # np.dot, not @: NumPy's matmul held the GIL around BLAS here (two threads ran one at a time)
+        total, gram = zt.sum(axis=1), np.dot(zt, zt.T)
+        if constant:
+            d = total.shape[0] + 1
+            full = np.empty((d, d))
+            full[0, 0] = n
+            full[0, 1:] = full[1:, 0] = total
+            full[1:, 1:] = gram
+            total, gram = np.concatenate([[float(n)], total]), full
+        return cls(n, total, gram, keys, sums)
 
     @property
     def clustered(self) -> bool:

@@ -28,7 +28,8 @@ from ..core import partitioned as P
 from ..core.estimate import Estimate, EstimateTable
 from ..core.surrogate import IsotonicCalibrator
 from ..io import DataError
-from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, row_place, run_partitions
+from ..scan import (DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, reused_heap, row_place,
+                    run_partitions)
 from . import trust
 from .means import DEFAULT_GROUP, METHODS, _methods
 
@@ -210,6 +211,7 @@ def _merge_samples(parts: list, k: int) -> dict | None:
     return _bottom(merged, k)
 
 
+@reused_heap()  # one scope over all the passes and the fits between them
 def judge_means_streamed(path, *, judge: str, label: str, group: str | None = None, cluster: str | None = None,
                          label_prob: str | None = None, methods: Sequence[str] | str = ("calibrated",),
                          calibrate_on: Sequence[str] | None = None, n_folds: int = 5, level: float = 0.95,

@@ -66,8 +66,9 @@ from ..core import partitioned as P
 from ..core.estimate import Estimate, EstimateTable
 from ..core.ope import (MATCHED_ALARM, MIN_CONTRIBUTIONS, USED_SHARE, effective_contributions,
                         heavy_weight_warnings, thin_overlap_warnings, withhold_interval)
-from ..io import DataError, parse_list
-from ..scan import DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, labels, numeric, row_place, run_partitions
+from ..io import MAX_ABS_VALUE, DataError, parse_list
+from ..scan import (DEFAULT_BATCH_ROWS, Batch, ParquetDataset, hash_rows, label_codes, labels, numeric, present_labels,
+                    reused_heap, row_place, run_partitions)
 from .logs import RoutingLog, parse_prices, read_log
 from .evaluate import floor_report
 from .nuisance import MIN_ROWS, default_outcome_model, floor_propensities, is_binary
@@ -78,6 +79,7 @@ N_BUCKETS = 1024  # hash buckets of rows whose sums bound the effective contribu
 MAX_WEIGHT_VALUES = 200_000  # distinct importance weights per policy kept to choose Switch-DR's τ exactly
 DEFAULT_SAMPLE_ROWS = 200_000
 _FOLD_KEY, _SAMPLE_KEY = "llmcause routing folds {seed}", "llmcause routing sample {seed}"
+_BUCKET_KEY = "llmcause routing buckets {seed}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,12 @@ class LogColumns:
                 *self.policy_columns]
         return list(dict.fromkeys(c for c in cols if c is not None))
 
+    @property
+    def fit_names(self) -> list[str]:
+        """The columns the nuisances are fitted on (all but the policies' own columns): the sample pass's."""
+        cols = [self.action, self.reward, self.propensity, self.cost, *self.features, self.text, self.cluster]
+        return list(dict.fromkeys(c for c in cols if c is not None))
+
 
 class _Constant:
     def __init__(self, value: float):
@@ -106,13 +114,68 @@ class _Constant:
         return np.full(X.shape[0], self.value)
 
 
+class _Linear:
+    """A fitted ``make_pipeline(StandardScaler(), Ridge() | LogisticRegression())`` predicting with scikit-learn's
+    own arithmetic (the same subtraction, division, product with ``coef_.T``, intercept and link) but without
+    its per-call input validation, which cost more than the arithmetic on a batch's fold (the scoring pass
+    calls a model per fold and per model on every batch). `of` gives None for any other model."""
+
+    def __init__(self, mean, scale, coef_t, intercept, link: str, classes=None):
+        self.mean, self.scale, self.coef_t, self.intercept = mean, scale, coef_t, intercept
+        self.link, self.classes_ = link, classes
+
+    @classmethod
+    def of(cls, model) -> "_Linear | None":
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if not isinstance(model, Pipeline) or len(model.steps) != 2:
+            return None
+        scaler, last = model.steps[0][1], model.steps[1][1]
+        if type(scaler) is not StandardScaler or type(last) not in (Ridge, LogisticRegression):
+            return None
+        mean = scaler.mean_ if scaler.with_mean else None
+        scale = scaler.scale_ if scaler.with_std else None
+        if type(last) is Ridge:
+            if np.ndim(last.coef_) != 1:
+                return None
+            return cls(mean, scale, last.coef_.T, last.intercept_, "identity")
+        link = "expit" if len(last.classes_) <= 2 else "softmax"
+        return cls(mean, scale, last.coef_.T, last.intercept_, link, last.classes_)
+
+    def _decision(self, X):
+        Z = np.array(X, dtype=float)  # scikit-learn transforms a copy in place
+        if self.mean is not None:
+            Z -= self.mean
+        if self.scale is not None:
+            Z /= self.scale
+        scores = Z @ self.coef_t + self.intercept
+        return scores.reshape(-1) if scores.ndim == 2 and scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        return self._decision(X)
+
+    def predict_proba(self, X):
+        from scipy.special import expit
+        from sklearn.utils.extmath import softmax
+
+        d = self._decision(X)
+        if self.link == "expit":
+            prob = expit(d)
+            return np.column_stack([1 - prob, prob])
+        return softmax(d, copy=False)
+
+
 class _Fitted:
     def __init__(self, model, binary: bool):
         self.model, self.binary = model, binary
+        self.fast = _Linear.of(model)
 
     def predict(self, X):
-        m = self.model
-        pred = m.predict_proba(X)[:, 1] if hasattr(m, "predict_proba") else np.asarray(m.predict(X), dtype=float)
+        m = self.fast if self.fast is not None and isinstance(X, np.ndarray) else self.model
+        pred = (m.predict_proba(X)[:, 1] if hasattr(self.model, "predict_proba")
+                else np.asarray(m.predict(X), dtype=float))
         return np.clip(pred, 0.0, 1.0) if self.binary else pred
 
 
@@ -144,13 +207,15 @@ class _Propensity:
             return
         template = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
         self.model = clone(template).fit(X, action)
+        self.fast = _Linear.of(self.model)
 
     def predict(self, X):
         if self.share is not None:
             out = np.tile(self.share, (X.shape[0], 1))
         else:
+            m = self.fast if self.fast is not None and isinstance(X, np.ndarray) else self.model
             out = np.zeros((X.shape[0], self.k))
-            out[:, np.asarray(self.model.classes_, dtype=int)] = self.model.predict_proba(X)
+            out[:, np.asarray(self.model.classes_, dtype=int)] = m.predict_proba(X)
         return out
 
 
@@ -173,6 +238,7 @@ class RoutingPlan:
     taus: tuple = ()  # ((policy label, estimand), τ): Switch-DR thresholds whose dropped terms d_τ are summed
     tables: bool = False  # sums per distinct weight (`P.WeightValueSums`), to choose τ
     buckets: bool = False  # sums per hash bucket of rows: a lower bound on Σ|ψᵢ| without clusters
+    block: int = 1  # rows per run that falls into one bucket (`_bucket_sums`)
     abs_coef: np.ndarray | None = None  # (D, E): Σᵢ|cₑᵀzᵢ| for each column c of it (exact contributions)
 
 
@@ -204,13 +270,17 @@ def _unit_hash(cols: LogColumns, batch: Batch, key: str, rows: np.ndarray | None
 
 def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch: Batch):
     """Models seen in this batch, its rows with the k smallest sample hashes at most ``threshold`` (as a
-    DataFrame), and how many of its rows have a hash at most ``threshold``."""
-    acodes = labels(batch, cols.action)
+    DataFrame), how many of its rows have a hash at most ``threshold``, and how many rows it has."""
+    models = present_labels(batch, cols.action)
     numeric(batch, cols.reward)  # checked here, where file and row are known
     if cols.propensity is not None:  # checked here, where file and row are known, before the sample is read
         numeric(batch, cols.propensity, lower=0.0, lower_open=True, upper=1.0, what="a probability")
     if cols.cost is not None:
         numeric(batch, cols.cost, lower=0.0, what="a cost")
+    for c in (*cols.features, *([cols.text] if cols.text else [])):  # Arrow knows its nulls: no pass
+        if batch.columns[c].null_count:
+            i = int(np.flatnonzero(np.asarray(batch.columns[c].is_null().to_numpy(zero_copy_only=False)))[0])
+            raise DataError(f"{batch.file}: column {c!r}{batch.row(i)}: value is missing")
     h = _unit_hash(cols, batch, _SAMPLE_KEY.format(seed=seed))
     under = np.flatnonzero(h <= np.uint64(threshold))  # a cut that the whole log's k-th hash lies below
     hu = h[under]
@@ -218,10 +288,16 @@ def sample_partition(cols: LogColumns, seed: int, k: int, threshold: int, batch:
     import pyarrow as pa
 
     picked = pa.array(keep)
-    frame = pa.table({c: _plain(batch.columns[c].take(picked)) for c in cols.names}).to_pandas()  # kept rows
+    for c in cols.features:  # the kept rows' numbers, named here by file and row (the rest: the scoring pass)
+        arr = batch.columns[c]
+        if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+            v = np.asarray(arr.take(picked).to_numpy(zero_copy_only=False), dtype=float)
+            if not np.all(np.abs(v) <= MAX_ABS_VALUE):  # NaN, infinite or huge: the batch's first such row
+                _feature_numbers(batch, c)
+    frame = pa.table({c: _plain(batch.columns[c].take(picked)) for c in cols.fit_names}).to_pandas()  # kept rows
     frame["\x00hash"] = h[keep]
     frame["\x00fold"] = _unit_hash(cols, batch, _FOLD_KEY.format(seed=seed), keep)  # the place is not in the frame
-    return set(acodes[1].tolist()), frame, int(under.shape[0])
+    return models, frame, int(under.shape[0]), batch.n
 
 
 def _bottom(frame: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -234,18 +310,16 @@ def _bottom(frame: pd.DataFrame, k: int) -> pd.DataFrame:
 def routing_partition(plan: RoutingPlan, batch: Batch):
     """One batch: per (policy, estimand) the OPE components and the naive weighted mean, stacked."""
     cols = plan.cols
-    codes, keys = labels(batch, cols.action)
+    codes, keys = label_codes(batch, cols.action)
     index = {m: j for j, m in enumerate(plan.models)}
     remap = np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
-    if np.any(remap < 0):
-        bad = int(np.flatnonzero(remap < 0)[0])
-        i = int(np.flatnonzero(codes == bad)[0])
-        raise DataError(f"{batch.file}: column {cols.action!r}{batch.row(i)}: model {keys[bad]!r} is not in the "
-                        f"sample the nuisances were fitted on ({', '.join(plan.models)}); raise --sample-rows")
     a = remap[codes]
+    if np.any(remap < 0) and np.any(a < 0):
+        i = int(np.flatnonzero(a < 0)[0])
+        raise DataError(f"{batch.file}: column {cols.action!r}{batch.row(i)}: model {keys[codes[i]]!r} is not in the "
+                        f"sample the nuisances were fitted on ({', '.join(plan.models)}); raise --sample-rows")
     y = numeric(batch, cols.reward)
-    # the pipeline sees its own columns only; the whole row frame is built only for a policy that reads it
-    X = plan.pipeline.transform(_frame(batch, [c for c in (*cols.features, cols.text) if c is not None]))
+    X = _features(plan.pipeline, batch)
     unit = _unit_hash(cols, batch, _FOLD_KEY.format(seed=plan.seed))
     fold = (unit % np.uint64(plan.n_folds)).astype(np.int64)
     n, K = y.shape[0], len(plan.models)
@@ -254,20 +328,24 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     bounds = np.searchsorted(fold[order], np.arange(plan.n_folds + 1))
     Xs = X[order]
 
+    rank = np.empty(n, dtype=np.intp)
+    rank[order] = np.arange(n)  # row i's place in fold order
+
     def by_fold(predictors, width=None):
-        sorted_out = np.empty((n, K) if width is None else (n, width))
+        """Outcome models: (K, n), a row per model (contiguous picks and gathers); propensities: (n, width)."""
+        if width is None:
+            sorted_out = np.empty((K, n))
+            for f in range(plan.n_folds):
+                lo, hi = bounds[f], bounds[f + 1]
+                for j in range(K if hi > lo else 0):
+                    sorted_out[j, lo:hi] = predictors[f][j].predict(Xs[lo:hi])
+            return np.take(sorted_out, rank, axis=1)
+        sorted_out = np.empty((n, width))
         for f in range(plan.n_folds):
             lo, hi = bounds[f], bounds[f + 1]
-            if hi == lo:
-                continue
-            if width is None:
-                for j in range(K):
-                    sorted_out[lo:hi, j] = predictors[f][j].predict(Xs[lo:hi])
-            else:
+            if hi > lo:
                 sorted_out[lo:hi] = predictors[f].predict(Xs[lo:hi])
-        out = np.empty_like(sorted_out)
-        out[order] = sorted_out
-        return out
+        return np.take(sorted_out, rank, axis=0)
 
     q = by_fold(plan.q_quality)
     floored = None
@@ -284,26 +362,28 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
         qc = by_fold(plan.q_cost)
     elif plan.prices is not None:
         price = np.array([plan.prices[m] for m in plan.models])
-        cost, qc = price[a], np.tile(price, (n, 1))
+        cost, qc = price[a], np.repeat(price[:, None], n, axis=1)
     if cost is not None:
         outcomes["cost"] = (cost, qc)
         if plan.lam is not None:
             outcomes["utility"] = (y - plan.lam * cost, q - plan.lam * qc)
     log = None
     arange = np.arange(n)
+    at_action = a * n + arange  # q̂ is (K, n): row i's model k is q̂.ravel()[k·n + i]
+    a_counts = _counts(a, K)
     # Per (policy, estimand) the 8 + 4 components of `P.ope_components(u, w, direct, q_a)` and
     # `P.weighted_mean_components(u, 1, agree)`. Several coincide (the constant 1 four times; with no clip
-    # and no switch, w̃U = wU and the switch term is m̂), so only the distinct rows are formed, in place, and
-    # summed; `Moments.transform` copies their sums into the 12 slots each block's finish expects (exactly).
-    d = 1 + len(plan.policies) * (2 + 5 * len(outcomes))
+    # and no switch, w̃U = wU and the switch term is m̂) or add up (DR's m̂ + w(U − q̂ₐ)), so only the distinct
+    # rows are formed, in place, and summed (the constant's sums are the count and the other sums);
+    # `Moments.transform` maps their sums onto the 12 slots each block's finish expects.
+    d = len(plan.policies) * (2 + 4 * len(outcomes))
     taus = dict(plan.taus)
-    zt = np.empty((d + len(taus), n))
-    zt[0] = 1.0
-    slots: list[int] = []
+    zt = np.empty((d + len(taus), n))  # row r of zt is component r + 1; component 0 is the constant
+    slots: list = []
     extra = {}
     info: dict = {"binary": {e: bool(np.all((u == 0) | (u == 1))) for e, (u, _) in outcomes.items()},
                   "switched": {}, "tables": {}, "floored": floored}
-    j = 1
+    j = 0
     for spec in plan.policies:
         target = _policy_target(spec, batch, index, plan.models)
         if target is None:  # a policy of probabilities: the general matrix
@@ -315,67 +395,152 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
             pi = policy_matrix(spec, log)
             agree = pi[arange, a]
             share = np.ones(n) @ pi
+        elif np.ndim(target) == 0:  # one model for every row (always:): π is one-hot, picks are a row of q̂
+            agree = (a == target).astype(float)
+            share = np.zeros(K)
+            share[target] = n
+            matched = np.zeros(K)
+            matched[target] = a_counts[target]
         else:  # one model per row: π is one-hot, so its products with q̂ are picks (exactly)
             agree = (a == target).astype(float)
-            share = np.bincount(target, minlength=K).astype(float)
-        w, wrow, arow = zt[j], j, j + 1
+            share = _counts(target, K).astype(float)
+            matched = _counts(np.where(agree > 0, target, K), K).astype(float)  # logged = picked, per model
+            at_target = target * n + arange
+        w = zt[j]
         np.divide(agree, p, out=w)
-        zt[arow] = agree
+        zt[j + 1] = agree
+        wc, ac = j + 1, j + 2  # their components
         j += 2
-        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K), share, float(w.max()),
-                             int(np.count_nonzero(w > 0)))
+        extra[spec.label] = (np.bincount(a, weights=agree, minlength=K) if target is None else matched, share,
+                             float(w.max()), int(np.count_nonzero(w > 0)))
         resid_rows, direct_rows = [], []
         for estimand, (u, qm) in outcomes.items():
+            flat = qm.ravel()  # one take per pick
             if target is None:
-                np.einsum("ij,ij->i", pi, qm, out=zt[j + 1])
+                np.einsum("ij,ji->i", pi, qm, out=zt[j + 1])
+            elif np.ndim(target) == 0:
+                zt[j + 1] = qm[target]
             else:
-                zt[j + 1] = qm[arange, target]
-            np.subtract(u, qm[arange, a], out=zt[j + 3])
-            zt[j + 3] *= w  # w(U − q̂ₐ)
+                np.take(flat, at_target, out=zt[j + 1])
+            np.subtract(u, np.take(flat, at_action), out=zt[j + 2])
+            zt[j + 2] *= w  # w(U − q̂ₐ)
             np.multiply(w, u, out=zt[j])
-            np.add(zt[j + 1], zt[j + 3], out=zt[j + 2])
-            np.multiply(agree, u, out=zt[j + 4])
+            np.multiply(agree, u, out=zt[j + 3])
+            wu, direct, resid, au = j + 1, j + 2, j + 3, j + 4
             # ope: [1, w̃U, w, wU, m̂, m̂ + w̃(U − q̂ₐ), w(U − q̂ₐ), switch = m̂]; naive: [R = 1, Rw, Rwy, 1]
-            slots += [0, j, wrow, j, j + 1, j + 2, j + 3, j + 1, 0, arow, j + 4, 0]
+            slots += [[0], [wu], [wc], [wu], [direct], [direct, resid], [resid], [direct], [0], [ac], [au], [0]]
             key = (spec.label, estimand)
             if key in taus:  # d_τ = 1{w > τ}·w(U − q̂ₐ), after every block's rows
                 row = d + list(taus).index(key)
-                np.multiply(zt[j + 3], w > taus[key], out=zt[row])
+                np.multiply(zt[j + 2], w > taus[key], out=zt[row])
                 info["switched"][key] = int(np.count_nonzero(w > taus[key]))
-            resid_rows.append(zt[j + 3])
+            resid_rows.append(zt[j + 2])
             direct_rows.append(zt[j + 1])
-            j += 5
+            j += 4
         if plan.tables:
             info["tables"][spec.label] = P.WeightValueSums.of(w, resid_rows, direct_rows)
-    slots += list(range(d, d + len(taus)))
-    T = np.zeros((d + len(taus), len(slots)))
-    T[slots, np.arange(len(slots))] = 1.0
+    slots += [[1 + r] for r in range(d, d + len(taus))]
+    T = np.zeros((1 + d + len(taus), len(slots)))
+    for s, components in enumerate(slots):
+        T[components, s] = 1.0
     cluster = labels(batch, cols.cluster) if cols.cluster else None
     info["buckets"] = None
     if plan.buckets and cluster is None:
-        bucket = ((unit // np.uint64(plan.n_folds)) % np.uint64(N_BUCKETS)).astype(np.int64)
-        info["buckets"] = P._sum_by_code(bucket, N_BUCKETS, zt.T) @ T
-    info["abs"] = None if plan.abs_coef is None else np.abs(plan.abs_coef.T @ (T.T @ zt)).sum(axis=1)
-    return P.partition_moments(zt, None, cluster, rows=True)[None].transform(T), extra, n, info
+        info["buckets"] = _bucket_sums(batch, zt, plan.block, _BUCKET_KEY.format(seed=plan.seed)) @ T
+    info["abs"] = None if plan.abs_coef is None else np.abs(plan.abs_coef.T @ (T[1:].T @ zt + T[0][:, None])).sum(axis=1)
+    return P.Moments.of_rows(zt, cluster, constant=True).transform(T), extra, n, info
+
+
+def _bucket_sums(batch: Batch, zt: np.ndarray, block: int, key: str) -> np.ndarray:
+    """Sums of the components [1; zt] over `N_BUCKETS` buckets of rows: each run of ``block`` consecutive rows
+    of a file (numbered from the file's first row, so the runs do not depend on the batches) falls in the
+    bucket its file and number hash to. A run cut by a batch boundary adds its two parts to the same bucket."""
+    (codes, keys), number = row_place(batch)
+    if block == 1:
+        ids, sums, counts = number, zt, np.ones(zt.shape[1])
+    else:
+        s, n = int(number[0]), zt.shape[1]
+        lo = min(n, -(-s // block) * block - s)  # the first run that starts in this batch
+        hi = lo + (n - lo) // block * block  # and the end of the last whole one
+        parts, counts = [], []
+        if lo > 0:  # a run begun in the batch before
+            parts.append(zt[:, :lo].sum(axis=1, keepdims=True))
+            counts.append([lo])
+        if hi > lo:  # whole runs: a reshape and a sum (np.add.reduceat held the GIL)
+            parts.append(zt[:, lo:hi].reshape(zt.shape[0], -1, block).sum(axis=2))
+            counts.append(np.full((hi - lo) // block, block))
+        if n > hi:  # a run that the next batch ends
+            parts.append(zt[:, hi:].sum(axis=1, keepdims=True))
+            counts.append([n - hi])
+        sums = np.hstack(parts)
+        counts = np.concatenate(counts).astype(float)
+        ids = (s + np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)) // block
+    bucket = (hash_rows(key, (codes[:ids.shape[0]], keys), ids) % np.uint64(N_BUCKETS)).astype(np.int64)
+    return P._sum_by_code(bucket, N_BUCKETS, np.column_stack([counts, sums.T]))
+
+
+def _features(pipeline, batch: Batch) -> np.ndarray:
+    """`FeaturePipeline.transform` of the batch's rows, with bad values named by file, column and row. Numeric and
+    categorical columns are taken straight from Arrow (the same arithmetic as the pipeline's); a text column
+    goes through the pipeline on a DataFrame of its own columns."""
+    for c in (*pipeline.numeric, *pipeline.categorical, *([pipeline.text] if pipeline.text else [])):
+        if batch.columns[c].null_count:
+            i = int(np.flatnonzero(np.asarray(batch.columns[c].is_null().to_numpy(zero_copy_only=False)))[0])
+            raise DataError(f"{batch.file}: column {c!r}{batch.row(i)}: value is missing")
+    if pipeline.text is not None:
+        return pipeline.transform(_frame(batch, [*pipeline.numeric, *pipeline.categorical, pipeline.text]))
+    blocks = []
+    if pipeline.numeric:
+        num = np.column_stack([_feature_numbers(batch, c) for c in pipeline.numeric])
+        blocks.append((num - np.asarray(pipeline.means_)) / np.asarray(pipeline.scales_))
+    for c in pipeline.categorical:
+        levels = pipeline.levels_[c][1:]
+        if not levels:
+            blocks.append(np.zeros((batch.n, 0)))
+            continue
+        codes, keys = labels(batch, c)
+        indicator = np.array([[k == lv for lv in levels] for k in keys.tolist()], dtype=float)
+        blocks.append(indicator[codes])
+    return np.hstack(blocks) if blocks else np.zeros((batch.n, 0))
+
+
+def _counts(codes: np.ndarray, K: int) -> np.ndarray:
+    """How many of the codes are 0, 1, ..., K − 1 (others not counted). For a few models by comparisons, which
+    release the GIL (np.bincount holds it: worker threads waited on each other)."""
+    if K > 8:
+        return np.bincount(codes, minlength=K + 1)[:K]
+    return np.array([np.count_nonzero(codes == k) for k in range(K)], dtype=np.int64)
+
+
+def _feature_numbers(batch: Batch, col: str) -> np.ndarray:
+    """A numeric feature column, checked as `io.numeric_column` checks it in memory (missing, infinite, too
+    large), with file and row."""
+    v = numeric(batch, col)
+    huge = np.flatnonzero(np.abs(v) > MAX_ABS_VALUE)
+    if huge.size:
+        raise DataError(f"{batch.file}: column {col!r}{batch.row(int(huge[0]))}: {v[huge[0]]:g} is too large to "
+                        f"compute with (|value| must be at most {MAX_ABS_VALUE:g}; rescale the column)")
+    return v
 
 
 def _policy_target(spec, batch: Batch, index: dict, models) -> np.ndarray | None:
-    """The model each row's policy picks, for ``always:`` and ``column:`` policies read straight from the Arrow
-    batch (None for other policies)."""
+    """The model each row's policy picks, for ``always:`` (one number for all rows) and ``column:`` policies (an
+    array, read straight from the Arrow batch); None for other policies."""
     if spec.kind == "always" and spec.arg in index:
-        return np.full(batch.n, index[spec.arg], dtype=np.int64)
+        return index[spec.arg]  # the same model for every row: a number
     if spec.kind == "column":
-        codes, keys = labels(batch, spec.arg)
+        codes, keys = label_codes(batch, spec.arg)
         pos = np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
-        if np.any(pos < 0):
-            bad = int(np.flatnonzero(pos < 0)[0])
-            i = int(np.flatnonzero(codes == bad)[0])
+        target = pos[codes]
+        if np.any(pos < 0) and np.any(target < 0):  # a dictionary may list a value that no row holds
+            i = int(np.flatnonzero(target < 0)[0])
             raise DataError(f"--policy {spec.label}: {batch.file}: column {spec.arg!r}{batch.row(i)}: unknown model "
-                            f"{keys[bad]!r}; the log's models are {', '.join(models)}")
-        return pos[codes]
+                            f"{keys[codes[i]]!r}; the log's models are {', '.join(models)}")
+        return target
     return None
 
 
+@reused_heap()  # one scope over all the passes and the fits between them
 def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequence[str],
                                propensity: str | None = None, cost: str | None = None, costs=None,
                                features: Sequence[str] | str | None = None, text: str | None = None,
@@ -429,6 +594,8 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
                         "--text; give one of them")
     run = functools.partial(run_partitions, ds, cols.names, engine=engine, address=address, batch_rows=batch_rows,
                             dictionary=[c for c in (action, cluster, *pol_cols) if c])
+    run_sample = functools.partial(run_partitions, ds, cols.fit_names, engine=engine, address=address,
+                                   batch_rows=batch_rows, dictionary=[c for c in (action, cluster) if c])
     # The sample is the rows with the sample_rows smallest hashes. Hashes are uniform, so with N rows in the
     # log (Parquet footers) the k-th smallest lies below a cut a little above k/N of the range; rows above the
     # cut are never taken out of Arrow. If fewer than k rows fall below it (rare), the pass is run again
@@ -449,17 +616,23 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     threshold = top if share >= 1 else int(share * float(top))
     while True:
         seen: set = set()
-        sample = [None]
-        under = [0]
+        frames: list = []
+        under = [0, 0]  # rows under the cut, rows held in frames
+        rows = [0]
 
         def take(part):
-            models, frame, n_under = part
+            models, frame, n_under, n_rows = part
+            rows[0] += n_rows
             seen.update(models)
             under[0] += n_under
-            merged = frame if sample[0] is None else pd.concat([sample[0], frame], ignore_index=True)
-            sample[0] = _bottom(merged, sample_rows)
+            frames.append(frame)
+            under[1] += frame.shape[0]
+            if under[1] > 2 * sample_rows:  # trimmed now and then, not per batch: at most 2k rows held
+                frames[:] = [_bottom(pd.concat(frames, ignore_index=True), sample_rows)]
+                under[1] = frames[0].shape[0]
 
-        run(functools.partial(sample_partition, cols, seed, sample_rows, threshold), take, progress=progress)
+        run_sample(functools.partial(sample_partition, cols, seed, sample_rows, threshold), take, progress=progress)
+        sample = [_bottom(pd.concat(frames, ignore_index=True), sample_rows) if frames else None]
         if threshold == top or under[0] >= sample_rows:
             break
         threshold = top
@@ -469,7 +642,10 @@ def evaluate_policies_streamed(path, *, action: str, reward: str, policies: Sequ
     plan = _plan(ds.label, cols, sorted(seen), sample[0], costs, n_folds, seed, learner, specs, lam)
     keys = [(spec.label, e) for spec in specs for e in _estimands(plan)]
     fixed = tuple((k, float(tau)) for k in keys) if switch and not auto else ()
-    plan = replace(plan, taus=fixed, tables=auto, buckets=cluster is None)
+    # runs of rows per bucket: single rows on a small log (where the bound needs every bucket), up to 64 rows
+    # (at least 16 runs a bucket) on a large one, where summing runs is a quarter of the cost of bucketing rows
+    block = int(max(1, min(64, rows[0] // (16 * N_BUCKETS))))
+    plan = replace(plan, taus=fixed, tables=auto, buckets=cluster is None, block=block)
     first = _score(plan, run, progress)
     m = first.m
     tuned: dict = {}
