@@ -20,6 +20,8 @@ small), then times, each in a fresh process so that its peak RSS is its own:
   (labels as dictionaries) and handed to a function that does nothing, on
   each engine (warm for Ray).
 
+Each job runs ``--repeat`` times (default 3), all jobs in turn, and its median
+time is reported (ratios of medians), with the largest peak RSS of its runs.
 It prints ``ratio <what>: <time / floor> (n=<rows>)`` lines, the peak RSS of
 each job, and writes a log-log plot of time against rows (``--plot``).
 """
@@ -164,6 +166,8 @@ def main() -> None:
     ap.add_argument("--ray", action="store_true", help="also time --engine ray on a local 2-CPU cluster")
     ap.add_argument("--dir", type=str, default=None, help="where to write the data (default: a temp dir)")
     ap.add_argument("--plot", type=str, default=None, help="write the time-against-rows plot here (PNG)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each job, taken in turn (scan, job, scan, job, ...); the median is reported")
     ap.add_argument("--job", type=str, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", type=str, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--engine", type=str, default="local", help=argparse.SUPPRESS)
@@ -204,14 +208,23 @@ def main() -> None:
             jobs += [(kind, path, engine) for engine in ("ray", "ray-warm")
                      for kind, path in (("ppi++", judge), ("dr", router), ("style", battles))]
             jobs += [("read", judge, "ray-warm")]
+        runs: dict = {}
+        for _ in range(max(1, args.repeat)):  # in turn, so that a slow spell of the machine hits every job
+            for kind, path, engine in jobs:
+                runs.setdefault((kind, engine), []).append(run_job(kind, path, engine))
         out = {}
-        for kind, path, engine in jobs:
-            r = run_job(kind, path, engine)
+        for (kind, engine), rs in runs.items():
+            ok = [r for r in rs if "error" not in r]
+            if not ok:
+                out[(kind, engine)] = rs[0]
+                print(f"  {kind:12s} {engine:5s} failed: {rs[0]['error']}")
+                continue
+            secs = sorted(r["seconds"] for r in ok)
+            r = dict(ok[0], seconds=float(np.median(secs)), peak_rss_mb=max(r["peak_rss_mb"] for r in ok))
             out[(kind, engine)] = r
-            shown = (f"{r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
-                     + (f", {r['passes']} passes" if "passes" in r else "") if "error" not in r
-                     else f"failed: {r['error']}")
-            print(f"  {kind:12s} {engine:5s} {shown}")
+            print(f"  {kind:12s} {engine:8s} median {r['seconds']:.2f} s of {len(ok)} "
+                  f"({', '.join(f'{x:.2f}' for x in secs)}), peak RSS {r['peak_rss_mb']:.0f} MB"
+                  + (f", {r['passes']} passes" if "passes" in r else ""))
         results.append((n, out))
         floor_j, floor_r = out[("scan-judge", "local")], out[("scan-router", "local")]
         print(f"ratio ppi++ by model out of core vs pyarrow scan: "

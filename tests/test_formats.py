@@ -421,3 +421,15 @@ def test_labels_needs_on(capsys, tmp_path):
     code, _, err = _run(capsys, ["evaluation", "judge", path, "--judge", "judge", "--label", "h",
                                  "--labels", path])
     assert code == 2 and "--on" in err
+
+
+def test_a_folder_of_both_lm_eval_samples_and_inspect_logs_is_not_read_as_one_kind(tmp_path, inspect_log):
+    """Reading one kind would silently drop the other's rows: the folder is refused unless --format names one."""
+    import shutil
+
+    shutil.copytree(LM_EVAL, tmp_path / "both")
+    shutil.copy(inspect_log, tmp_path / "both" / inspect_log.name)
+    with pytest.raises(DataError, match=r"both lm-evaluation-harness samples .* and inspect-ai logs"):
+        detect_format(str(tmp_path / "both"))
+    assert set(read_any(str(tmp_path / "both"), fmt="lm-eval")["model"]) == set(read_any(str(LM_EVAL))["model"])
+    assert len(read_any(str(tmp_path / "both"), fmt="inspect")) == len(read_any(str(inspect_log)))

@@ -92,9 +92,14 @@ def detect_format(path: str) -> str:
     """
     p = Path(path)
     if p.is_dir() or any(ch in str(path) for ch in "*?["):
-        if _lm_eval_files(str(path)):
+        lm_eval, inspect = _lm_eval_files(str(path)), _inspect_files(str(path))
+        if lm_eval and inspect:  # reading one kind would silently drop the other
+            raise DataError(f"{path}: holds both lm-evaluation-harness samples ({Path(lm_eval[0]).name}) and "
+                            f"inspect-ai logs ({Path(inspect[0]).name}); give --format lm-eval or --format inspect, "
+                            "or a glob that names one kind")
+        if lm_eval:
             return "lm-eval"
-        return "inspect" if _inspect_files(str(path)) else "table"
+        return "inspect" if inspect else "table"
     suffix = p.suffix.lower()
     if suffix == ".eval":
         return "inspect"

@@ -44,10 +44,17 @@ ENGINES = ("local", "ray")
 _GLOB = set("*?[")
 
 
-def is_dataset_path(path) -> bool:
-    """A directory or a glob: inputs that only the out-of-core engines read."""
+def is_uri(path) -> bool:
+    """A filesystem URI such as ``s3://bucket/logs/`` or ``gs://...`` (read through pyarrow.fs), not a local path."""
     s = str(path)
-    return os.path.isdir(s) or any(ch in _GLOB for ch in s)
+    scheme, sep, _ = s.partition("://")
+    return bool(sep) and scheme.isidentifier() and len(scheme) > 1  # "C://" is a Windows drive, not a scheme
+
+
+def is_dataset_path(path) -> bool:
+    """A directory, a glob or a filesystem URI: inputs that only the out-of-core engines read."""
+    s = str(path)
+    return is_uri(s) or os.path.isdir(s) or any(ch in _GLOB for ch in s)
 
 
 @dataclass
@@ -68,16 +75,19 @@ class Batch:
 
 
 class ParquetDataset:
-    """A Parquet file, a directory of Parquet files (searched recursively) or a glob of them."""
+    """A Parquet file, a directory of Parquet files (searched recursively) or a glob of them; locally or at a
+    filesystem URI that pyarrow.fs reads (``s3://bucket/logs/``, ``s3://bucket/logs/*.parquet``, ``gs://...``,
+    ``hdfs://...``; options such as ``?region=...&endpoint_override=...`` after the path, credentials from the
+    environment as pyarrow finds them)."""
 
     def __init__(self, path: str | os.PathLike):
         import pyarrow.dataset as pds
 
         self.label = str(path)
-        files = _resolve(self.label)
+        self.filesystem, files = _resolve_uri(self.label) if is_uri(self.label) else (None, _resolve(self.label))
         self.files = files
         try:
-            self._ds = pds.dataset(files, format="parquet")
+            self._ds = pds.dataset(files, format="parquet", filesystem=self.filesystem)
             self.schema = self._ds.schema
         except Exception as exc:  # pyarrow's own errors for corrupt or mismatched files
             raise DataError(f"{self.label}: could not read as Parquet: {str(exc).splitlines()[0]}") from None
@@ -106,18 +116,64 @@ class ParquetDataset:
             yield from _fragment_batches(frag, cols, batch_rows, filter, 0)
 
     def _fragments(self, cols: Sequence[str], dictionary: Sequence[str]):
-        return _format_dataset(self.files, self.schema, cols, dictionary).get_fragments()
+        return _format_dataset(self.files, self.schema, cols, dictionary, self.filesystem).get_fragments()
 
 
-def _format_dataset(files, schema, cols, dictionary):
+def _format_dataset(files, schema, cols, dictionary, filesystem=None):
     """A pyarrow dataset of ``files`` that reads the text columns among ``dictionary`` as dictionary arrays."""
     import pyarrow.dataset as pds
 
     wanted = {c for c in dictionary if c in cols and _is_text(schema.field(c).type)}
     if not wanted:
-        return pds.dataset(files, format="parquet")
+        return pds.dataset(files, format="parquet", filesystem=filesystem)
     fmt = pds.ParquetFileFormat(read_options=pds.ParquetReadOptions(dictionary_columns=wanted))
-    return pds.dataset(files, format=fmt)
+    return pds.dataset(files, format=fmt, filesystem=filesystem)
+
+
+def _resolve_uri(uri: str):
+    """(pyarrow filesystem, Parquet files) of a URI naming a file, a directory (searched recursively) or a glob
+    (``*`` and ``[...]`` in the path; a ``?`` starts the URI's options, as pyarrow reads them)."""
+    import fnmatch
+
+    from pyarrow import fs as pafs
+
+    head, _, query = uri.partition("?")
+    scheme, _, rest = head.partition("://")
+    glob_at = min((i for i, ch in enumerate(rest) if ch in "*["), default=-1)
+    base = rest if glob_at < 0 else rest[:rest.rfind("/", 0, glob_at) + 1]
+    try:
+        filesystem, root = pafs.FileSystem.from_uri(f"{scheme}://{base}" + (f"?{query}" if query else ""))
+        if glob_at >= 0 or base.endswith("/"):
+            info = None
+        else:
+            info = filesystem.get_file_info(root)
+            if info.type == pafs.FileType.NotFound:
+                raise DataError(f"{uri}: no such file or directory")
+        if info is not None and info.type == pafs.FileType.File:
+            files = [root]
+        else:
+            listed = filesystem.get_file_info(pafs.FileSelector(root.rstrip("/"), recursive=True,
+                                                                allow_not_found=True))
+            files = sorted(f.path for f in listed if f.type == pafs.FileType.File)
+            if glob_at >= 0:
+                # the pattern in the filesystem's own terms: its root, then the URI's path after the base
+                pattern = root.rstrip("/") + "/" + rest[len(base):]
+                files = [f for f in files if fnmatch.fnmatchcase(f, pattern)]
+                if not files:
+                    raise DataError(f"{uri}: no file matches this pattern")
+            else:
+                files = [f for f in files if Path(f).suffix in (".parquet", ".pq")]
+                if not files:
+                    raise DataError(f"{uri}: no .parquet files there")
+    except DataError:
+        raise
+    except Exception as exc:  # unknown scheme, no credentials, unreachable endpoint: pyarrow's first line
+        raise DataError(f"{uri}: could not open: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from None
+    bad = [f for f in files if Path(f).suffix not in (".parquet", ".pq")]
+    if bad:
+        raise DataError(f"{bad[0]}: only Parquet files can be scanned out of core (.parquet or .pq)")
+    return filesystem, files
 
 
 def _fragment_batches(frag, cols, batch_rows, filter, start: int) -> Iterator[Batch]:
@@ -197,7 +253,8 @@ def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable
     of row groups, each reading its batches as the local engine does (so ``fn``
     sees the same batches); ``fn`` must be picklable (a top-level function or a
     `functools.partial` of one), and the files must be readable at the same
-    paths on every node.
+    paths on every node (a shared disk), or live at a filesystem URI that every
+    node can reach (object storage: ``s3://...``).
     """
     if engine == "local":
         batches = dataset.batches(columns, batch_rows, filter=filter, dictionary=dictionary)
@@ -332,7 +389,7 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
     units = _units(groups, _unit_rows(total, cpus, batch_rows))
     if not units:
         return
-    task = _RayTask(fn, units, dataset.schema, cols, list(dictionary), batch_rows, filter)
+    task = _RayTask(fn, units, dataset.schema, cols, list(dictionary), batch_rows, filter, dataset.filesystem)
     # one block, hence one task, per unit (whole blocks: the range and the map fuse into one task); the
     # tasks' results stream back in unit order
     parts = ray.data.range(len(units), override_num_blocks=len(units)).map_batches(
@@ -405,9 +462,10 @@ class _RayTask:
     """A picklable callable for `map_batches`: reads the units whose numbers it is given with the local engine's
     reader and yields each batch's partition result, pickled into a one-row table."""
 
-    def __init__(self, fn, units, schema, columns, dictionary, batch_rows, filter):
+    def __init__(self, fn, units, schema, columns, dictionary, batch_rows, filter, filesystem=None):
         self.fn, self.units, self.schema, self.columns = fn, units, schema, columns
         self.dictionary, self.batch_rows, self.filter = dictionary, batch_rows, filter
+        self.filesystem = filesystem  # None: local paths, the same on every node
 
     def __call__(self, table):
         import pyarrow as pa
@@ -428,7 +486,8 @@ class _RayTask:
 
     def _batches(self, unit):
         try:
-            ds = _format_dataset([path for path, _, _ in unit], self.schema, self.columns, self.dictionary)
+            ds = _format_dataset([path for path, _, _ in unit], self.schema, self.columns, self.dictionary,
+                                 self.filesystem)
             for frag, (_, ids, start) in zip(ds.get_fragments(), unit):
                 yield from _fragment_batches(frag.subset(row_group_ids=list(ids)), self.columns, self.batch_rows,
                                              self.filter, start)

@@ -253,9 +253,10 @@ def _read_in_memory(data: str, fmt: InputFormat) -> bool:
     """A directory or glob of lm-evaluation-harness samples or inspect-ai logs is read into memory, not scanned
     as Parquet."""
     from ..formats import detect_format
+    from ..scan import is_uri
 
     return fmt in (InputFormat.lm_eval, InputFormat.inspect) or (
-        fmt == InputFormat.auto and detect_format(data) in ("lm-eval", "inspect"))
+        fmt == InputFormat.auto and not is_uri(data) and detect_format(data) in ("lm-eval", "inspect"))
 
 
 def _judge_streamed(data: str, *, as_json: bool, **kwargs) -> EstimateTable:

@@ -33,7 +33,8 @@ intervals withheld when too few events (0/1 outcomes: weighted events from
 Σw, Σw², Σw·U, Σw²·U) or too few effective contributions (Σ|ψ|)²/Σψ² carry
 them, thin-overlap and heavy-weight warnings. Σ|ψ| is exact from cluster sums;
 without clusters it is not a sum of fixed components, so sums over 1024 hashed
-buckets of rows bound it from below (triangle inequality): a bound of at least
+buckets bound it from below (triangle inequality; a bucket holds runs of up to
+64 consecutive rows of a file, single rows on a small log): a bound of at least
 50 settles the interval (reported as ``effective_contributions_at_least``),
 and any estimate it does not settle is counted exactly in one more scoring
 pass with its influence coefficients fixed.
