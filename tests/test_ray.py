@@ -72,18 +72,30 @@ def test_units_cover_every_row_group_once_in_order(tmp_path):
     total, groups = _row_groups(ParquetDataset(tmp_path))
     assert total == 1770 and [g[3] for g in groups] == [300, 300, 50, 10, 700, 5, 5, 400]
     assert [g[2] for g in groups] == [0, 300, 600, 0, 0, 700, 705, 710]  # first row of each group in its file
+    rows = {(g[0], g[1]): g[3] for g in groups}
     for target in (1, 350, 600, 1000, 10_000):
         units = _units(groups, target)
-        pieces = [(path, i) for unit in units for path, ids, _ in unit for i in ids]
+        pieces = [(path, i) for unit in units for path, ids, _, _ in unit for i in ids]
         assert pieces == [(g[0], g[1]) for g in groups]  # all, once, in order
-        rows = {(g[0], g[1]): g[3] for g in groups}
         for unit in units:
-            size = sum(rows[(path, i)] for path, ids, _ in unit for i in ids)
-            assert size <= target or sum(len(ids) for _, ids, _ in unit) == 1  # only a lone group is larger
-            assert len({path for path, _, _ in unit}) == len(unit)  # one piece per file: runs merged
-            for path, ids, start in unit:
-                assert list(ids) == list(range(ids[0], ids[0] + len(ids)))
+            size = sum(rows[(path, i)] for path, ids, _, _ in unit for i in ids)
+            assert size <= target or sum(len(ids) for _, ids, _, _ in unit) == 1  # only a lone group is larger
+            assert len({piece[0] for piece in unit}) == len(unit)  # one piece per file: runs merged
+            for path, ids, start, part in unit:
+                assert part is None and list(ids) == list(range(ids[0], ids[0] + len(ids)))
                 assert start == next(g[2] for g in groups if (g[0], g[1]) == (path, ids[0]))
+    # with the batch size, a row group larger than a unit is cut into runs of its batches: every batch of
+    # every row group once, in order
+    for target, batch in ((350, 100), (200, 100), (600, 250), (1, 50), (10_000, 100)):
+        covered = []
+        for unit in _units(groups, target, batch):
+            for path, ids, start, part in unit:
+                for i in ids:
+                    n_batches = -(-rows[(path, i)] // batch)
+                    first, count = part if part is not None else (0, None)
+                    assert part is None or len(ids) == 1 and len(unit) == 1  # a cut group is a unit alone
+                    covered += [(path, i, b) for b in range(first, n_batches if count is None else first + count)]
+        assert covered == [(g[0], g[1], b) for g in groups for b in range(-(-g[3] // batch))]
 
 
 def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
@@ -100,6 +112,15 @@ def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
                        dictionary=["model"])
     assert len(seen["local"]) == 22 and seen["ray"] == seen["local"]
     assert {d[3] for d in seen["ray"]} == {"double", "int64"}
+    # one big row group (cut into runs of its batches, one task each) beside a small file
+    for f in tmp_path.glob("*.parquet"):
+        f.unlink()
+    _write_row_groups(tmp_path, [[5000], [77]], seed=7)
+    for engine in ("local", "ray"):
+        seen[engine] = []
+        run_partitions(ds.__class__(tmp_path), ["model", "score"], _batch_digest, seen[engine].append,
+                       engine=engine, batch_rows=300, dictionary=["model"])
+    assert len(seen["local"]) == 18 and seen["ray"] == seen["local"]
 
 
 def test_ray_names_the_file_and_row_of_a_bad_value(ray_cluster, tmp_path):

@@ -12,7 +12,8 @@ reported by file, column and row. While batches are worked on, glibc's malloc
 keeps the memory that a batch's arrays freed for the next (`reused_heap`).
 
 The Ray engine cuts the log into units of whole row groups (read from the
-footers on the driver) and runs one Ray Data task per unit (`ray.data.range`
+footers on the driver; a row group larger than a unit is cut into runs of its
+batches) and runs one Ray Data task per unit (`ray.data.range`
 over the units and `map_batches`). Each task reads its row groups with the
 local engine's reader (the same batches, label columns from Parquet's
 dictionary pages) and applies the same partition function to every batch; the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
+import itertools
 import os
 import pickle
 import threading
@@ -386,7 +388,7 @@ def _run_ray(dataset, columns, fn, consume, *, address, batch_rows, progress, fi
     cols = list(dict.fromkeys(columns))
     total, groups = _row_groups(dataset)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    units = _units(groups, _unit_rows(total, cpus, batch_rows))
+    units = _units(groups, _unit_rows(total, cpus, batch_rows), batch_rows)
     if not units:
         return
     task = _RayTask(fn, units, dataset.schema, cols, list(dictionary), batch_rows, filter, dataset.filesystem)
@@ -440,18 +442,32 @@ def _unit_rows(total: int, cpus: int, batch_rows: int) -> int:
     return int(min(max(-(-total // cpus), batch_rows), 64 * batch_rows))
 
 
-def _units(groups, target: int) -> list[list[tuple[str, tuple[int, ...], int]]]:
-    """Consecutive row groups packed into units of at most ``target`` rows (a larger row group is a unit of its
-    own); a unit is a list of (file, row group indices, first row in the file) pieces."""
+def _units(groups, target: int, batch_rows: int | None = None) -> list[list[tuple]]:
+    """Consecutive row groups packed into units of at most ``target`` rows; a unit is a list of (file, row
+    group indices, first row in the file, batches) pieces, batches None for all of them. A row group larger
+    than ``target`` is cut, when ``batch_rows`` is given, into about rows/target units of whole batches
+    (batches = (first, count), count None for the rest): each such task decodes the row group but works on
+    its own batches, so a log of one big row group still keeps every CPU busy."""
     units, unit, rows = [], [], 0
     for path, i, start, n in groups:
+        if batch_rows and n > target and n > batch_rows:
+            if unit:
+                units.append(unit)
+                unit, rows = [], 0
+            n_batches = -(-n // batch_rows)
+            pieces = min(n_batches, -(-n // target))
+            per = -(-n_batches // pieces)
+            firsts = list(range(0, n_batches, per))
+            for k, first in enumerate(firsts):
+                units.append([(path, (i,), start, (first, per if k + 1 < len(firsts) else None))])
+            continue
         if unit and rows + n > target:
             units.append(unit)
             unit, rows = [], 0
         if unit and unit[-1][0] == path:
-            unit[-1] = (path, unit[-1][1] + (i,), unit[-1][2])
+            unit[-1] = (path, unit[-1][1] + (i,), unit[-1][2], None)
         else:
-            unit.append((path, (i,), start))
+            unit.append((path, (i,), start, None))
         rows += n
     if unit:
         units.append(unit)
@@ -486,11 +502,15 @@ class _RayTask:
 
     def _batches(self, unit):
         try:
-            ds = _format_dataset([path for path, _, _ in unit], self.schema, self.columns, self.dictionary,
+            ds = _format_dataset([piece[0] for piece in unit], self.schema, self.columns, self.dictionary,
                                  self.filesystem)
-            for frag, (_, ids, start) in zip(ds.get_fragments(), unit):
-                yield from _fragment_batches(frag.subset(row_group_ids=list(ids)), self.columns, self.batch_rows,
-                                             self.filter, start)
+            for frag, (_, ids, start, part) in zip(ds.get_fragments(), unit):
+                batches = _fragment_batches(frag.subset(row_group_ids=list(ids)), self.columns, self.batch_rows,
+                                            self.filter, start)
+                if part is not None:  # some of a big row group's batches (the same as the local engine's)
+                    first, count = part
+                    batches = itertools.islice(batches, first, None if count is None else first + count)
+                yield from batches
         except DataError as exc:
             raise RuntimeError(_DATA_ERROR + str(exc)) from None
 
