@@ -183,3 +183,36 @@ def test_linear_models_predict_as_scikit_learn_to_the_bit():
 
     assert rs._Linear.of(HistGradientBoostingRegressor()) is None
     assert rs._Linear.of(make_pipeline(Ridge())) is None
+
+
+def test_kept_heap_spares_the_page_faults_of_freed_arrays():
+    """Inside `reused_heap`, arrays freed by one batch serve the next instead of going back to the system and
+    faulting in again (glibc only; a fresh process, so that no earlier scan has set its thresholds)."""
+    import subprocess
+    import sys
+
+    from llmcause import scan
+
+    if scan._glibc() is None:
+        pytest.skip("not glibc: reused_heap does nothing here")
+    script = """
+import resource, numpy as np
+from llmcause.scan import reused_heap
+def batches():
+    for _ in range(15):
+        arrays = [np.ones(3_500_000) for _ in range(4)]  # 4 x 28 MB made and freed, as a batch's temporaries
+        del arrays
+def faults(f):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    f()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+outside = faults(batches)
+with reused_heap():
+    inside = faults(batches)
+after = faults(batches)
+print(outside, inside, after)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    outside, inside, after = map(int, out.stdout.split())
+    assert inside * 5 < outside, (outside, inside)  # each round faulted 112 MB in again outside
+    assert after <= outside * 1.2, (outside, after)  # leaving the scope does not make later work fault more

@@ -278,7 +278,8 @@ def run_partitions(dataset: ParquetDataset, columns: Sequence[str], fn: Callable
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
-_GLIBC_DEFAULT = 128 * 1024  # both thresholds' starting values
+_MMAP_MAX = 32 << 20  # the largest mmap threshold glibc takes (64-bit), and where its dynamic one stops
+_AFTER_TRIM = 2 * _MMAP_MAX  # glibc's dynamic trim threshold: twice the mmap threshold
 _heap_lock = threading.Lock()
 _heap_depth = [0]
 
@@ -302,8 +303,10 @@ def reused_heap():
     thresholds the freed top of the heap is handed back to the system (and big arrays get fresh mappings), so
     every batch faulted its memory in afresh: 40% of DR's time at 10^7 rows (350,000 page faults; 54,000 with
     the heap kept). Inside, arrays up to 32 MB come from the heap and up to 1 GB of freed heap is kept for the
-    next batch; on leaving, the free memory is returned (``malloc_trim``) and glibc's starting thresholds are
-    set again. Elsewhere than glibc (macOS, musl) this does nothing.
+    next batch. On leaving, the free memory is returned (``malloc_trim``) and the trim threshold drops to
+    64 MB: where glibc's own dynamic thresholds end up in a process that makes and frees large arrays (they
+    cannot be switched back on once set; glibc's starting 128 kB would map and fault every array anew).
+    Elsewhere than glibc (macOS, musl) this does nothing.
     """
     libc = _glibc()
     if libc is None:
@@ -312,7 +315,7 @@ def reused_heap():
     with _heap_lock:
         _heap_depth[0] += 1
         if _heap_depth[0] == 1:
-            libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+            libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_MAX)
             libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     try:
         yield
@@ -320,8 +323,7 @@ def reused_heap():
         with _heap_lock:
             _heap_depth[0] -= 1
             if _heap_depth[0] == 0:
-                libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT)
-                libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT)
+                libc.mallopt(_M_TRIM_THRESHOLD, _AFTER_TRIM)
                 libc.malloc_trim(0)
 
 
