@@ -448,7 +448,9 @@ def routing_partition(plan: RoutingPlan, batch: Batch):
     info["buckets"] = None
     if plan.buckets and cluster is None:
         info["buckets"] = _bucket_sums(batch, zt, plan.block, _BUCKET_KEY.format(seed=plan.seed)) @ T
-    info["abs"] = None if plan.abs_coef is None else np.abs(plan.abs_coef.T @ (T[1:].T @ zt + T[0][:, None])).sum(axis=1)
+    info["abs"] = None
+    if plan.abs_coef is not None:  # Σᵢ|cᵀzᵢ| over the full components [1; zt]
+        info["abs"] = np.abs(plan.abs_coef.T @ (T[1:].T @ zt + T[0][:, None])).sum(axis=1)
     return P.Moments.of_rows(zt, cluster, constant=True).transform(T), extra, n, info
 
 
