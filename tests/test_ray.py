@@ -118,7 +118,7 @@ def test_ray_tasks_see_the_local_engines_batches(ray_cluster, tmp_path):
     _write_row_groups(tmp_path, [[5000], [77]], seed=7)
     for engine in ("local", "ray"):
         seen[engine] = []
-        run_partitions(ds.__class__(tmp_path), ["model", "score"], _batch_digest, seen[engine].append,
+        run_partitions(ParquetDataset(tmp_path), ["model", "score"], _batch_digest, seen[engine].append,
                        engine=engine, batch_rows=300, dictionary=["model"])
     assert len(seen["local"]) == 18 and seen["ray"] == seen["local"]
 

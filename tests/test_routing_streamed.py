@@ -116,24 +116,29 @@ def test_switch_dr_with_a_fixed_threshold_equals_in_memory(tmp_path, monkeypatch
     assert all(g.diagnostics["tau"] == tau for g in got if g.method == "switch-dr")
 
 
+def rare_model_log(n, n_rare, binary=False, seed=5):
+    """A log where the old router chose model "rare" ``n_rare`` times (logged propensity n_rare/n) and "big" or
+    "small" the rest (each half of what is left); a sparse outcome (a purchase, a click) or its size."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    rare = np.zeros(n, dtype=bool)
+    rare[rng.choice(n, n_rare, replace=False)] = True
+    big = ~rare & (rng.random(n) < 0.5)
+    share = n_rare / n
+    hit = rng.random(n) < 0.1 + 0.2 * big
+    return pd.DataFrame({"model": np.where(rare, "rare", np.where(big, "big", "small")),
+                         "q": hit.astype(float) if binary else hit * rng.exponential(1.0 + x * x, n),
+                         "p": np.where(rare, share, (1 - share) / 2), "x": x, "domain": rng.choice(["a", "b"], n),
+                         "prompt": rng.integers(0, 500, n)})
+
+
 @pytest.mark.parametrize("binary", [False, True])
 @pytest.mark.parametrize("cluster", [None, "prompt"])
 def test_withheld_intervals_and_overlap_warnings_as_in_memory(tmp_path, cluster, binary):
     """A model the old router chose 15 times, a sparse outcome: intervals for the policy that always takes it
     are withheld (too few contributions, or with 0/1 rewards too few weighted events), with the same notes and thin-overlap
     and heavy-weight warnings as in memory; a policy with good overlap keeps its intervals."""
-    rng = np.random.default_rng(5)
-    n = 2000
-    x = rng.normal(size=n)
-    rare = np.zeros(n, dtype=bool)
-    rare[rng.choice(n, 15, replace=False)] = True
-    big = ~rare & (rng.random(n) < 0.5)
-    model = np.where(rare, "rare", np.where(big, "big", "small"))
-    prop = np.where(rare, 0.015, 0.4925)
-    hit = rng.random(n) < 0.1 + 0.2 * big  # a sparse outcome (a purchase, a click) or its size
-    q = hit.astype(float) if binary else hit * rng.exponential(1.0 + x * x, n)
-    df = pd.DataFrame({"model": model, "q": q, "p": prop, "x": x, "domain": rng.choice(["a", "b"], n),
-                       "prompt": rng.integers(0, 500, n)})
+    df = rare_model_log(2000, 15, binary=binary)
     path = write(df, tmp_path / "log", [900, 900])
     policies = ["always:rare", "always:big"]
     methods = ["ips", "dr", "sndr", "switch-dr"]

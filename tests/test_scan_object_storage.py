@@ -93,6 +93,25 @@ def test_s3_bad_addresses_are_named(s3):
         ParquetDataset("nosuchscheme://bucket/logs/")
 
 
+def test_credentials_in_a_uri_are_never_shown(s3, tmp_path, capsys):
+    """Messages and reports show the address with its user:secret part and secret options hidden."""
+    from llmcause.cli import run
+    from llmcause.scan import redact_uri
+
+    uri, _, options = s3
+    assert redact_uri("s3://AKIA:zz@b/x?region=r&secret_key=zz&session_token=t") == \
+        "s3://***@b/x?region=r&secret_key=***&session_token=***"
+    with pytest.raises(DataError) as err:
+        ParquetDataset(f"{uri}/missing.parquet?{options}")
+    assert "k:s@" not in str(err.value) and "s3://***@logs-bucket/router/missing.parquet" in str(err.value)
+    report = tmp_path / "r.html"
+    assert run(["routing", "evaluate", f"{uri}/?{options}", "--action", "model", "--reward", "q", "--propensity",
+                "p", "--features", "x", "--policy", "always:big", "--method", "dr", "--report", str(report)]) == 0
+    capsys.readouterr()
+    page = report.read_text()
+    assert "k:s@" not in page and "s3://***@logs-bucket/router/" in page
+
+
 def test_s3_on_the_command_line(s3, capsys):
     from llmcause.cli import run
 

@@ -94,7 +94,9 @@ def report_details(report: str | Path | None = None) -> dict:
             inputs.append(v)
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch.isdigit() else datetime.now(timezone.utc)
-    return {"command": "llmcause " + shlex.join(argv), "inputs": inputs,
+    from .scan import redact_uri
+
+    return {"command": redact_uri("llmcause " + shlex.join(argv)), "inputs": inputs,
             "created": when.strftime("%Y-%m-%d %H:%M:%S UTC")}
 
 

@@ -32,6 +32,7 @@ import glob
 import itertools
 import os
 import pickle
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,16 @@ def is_uri(path) -> bool:
     s = str(path)
     scheme, sep, _ = s.partition("://")
     return bool(sep) and scheme.isidentifier() and len(scheme) > 1  # "C://" is a Windows drive, not a scheme
+
+
+_SECRET_OPTION = re.compile(r"([?&][^=&]*(?:key|secret|token|password|credential)[^=&]*=)[^&]*", re.IGNORECASE)
+
+
+def redact_uri(text: str) -> str:
+    """``text`` with a URI's credentials hidden: the ``user:secret@`` part and options whose names speak of
+    keys, secrets, tokens or passwords (messages, progress bars and reports show the rest)."""
+    text = re.sub(r"\b([A-Za-z][A-Za-z0-9+.-]+://)[^/@\s]*@", r"\1***@", str(text))
+    return _SECRET_OPTION.sub(r"\1***", text)
 
 
 def is_dataset_path(path) -> bool:
@@ -85,8 +96,8 @@ class ParquetDataset:
     def __init__(self, path: str | os.PathLike):
         import pyarrow.dataset as pds
 
-        self.label = str(path)
-        self.filesystem, files = _resolve_uri(self.label) if is_uri(self.label) else (None, _resolve(self.label))
+        self.label = redact_uri(path) if is_uri(path) else str(path)  # messages never show a URI's secrets
+        self.filesystem, files = _resolve_uri(str(path)) if is_uri(path) else (None, _resolve(self.label))
         self.files = files
         try:
             self._ds = pds.dataset(files, format="parquet", filesystem=self.filesystem)
@@ -139,6 +150,7 @@ def _resolve_uri(uri: str):
 
     from pyarrow import fs as pafs
 
+    shown = redact_uri(uri)
     head, _, query = uri.partition("?")
     scheme, _, rest = head.partition("://")
     glob_at = min((i for i, ch in enumerate(rest) if ch in "*["), default=-1)
@@ -150,7 +162,7 @@ def _resolve_uri(uri: str):
         else:
             info = filesystem.get_file_info(root)
             if info.type == pafs.FileType.NotFound:
-                raise DataError(f"{uri}: no such file or directory")
+                raise DataError(f"{shown}: no such file or directory")
         if info is not None and info.type == pafs.FileType.File:
             files = [root]
         else:
@@ -162,16 +174,16 @@ def _resolve_uri(uri: str):
                 pattern = root.rstrip("/") + "/" + rest[len(base):]
                 files = [f for f in files if fnmatch.fnmatchcase(f, pattern)]
                 if not files:
-                    raise DataError(f"{uri}: no file matches this pattern")
+                    raise DataError(f"{shown}: no file matches this pattern")
             else:
                 files = [f for f in files if Path(f).suffix in (".parquet", ".pq")]
                 if not files:
-                    raise DataError(f"{uri}: no .parquet files there")
+                    raise DataError(f"{shown}: no .parquet files there")
     except DataError:
         raise
     except Exception as exc:  # unknown scheme, no credentials, unreachable endpoint: pyarrow's first line
-        raise DataError(f"{uri}: could not open: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
-            from None
+        why = redact_uri(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        raise DataError(f"{shown}: could not open: {why}") from None
     bad = [f for f in files if Path(f).suffix not in (".parquet", ".pq")]
     if bad:
         raise DataError(f"{bad[0]}: only Parquet files can be scanned out of core (.parquet or .pq)")
@@ -617,15 +629,8 @@ def label_codes(batch: Batch, col: str) -> tuple[np.ndarray, np.ndarray]:
 def present_labels(batch: Batch, col: str) -> set:
     """The distinct values of a label column in this batch, as strings (a missing value names file, column and
     row); cheaper than `labels` when only the set is needed."""
-    import pyarrow as pa
-    import pyarrow.types as pt
-
-    arr = batch.columns[col]
-    if arr.null_count or not (pt.is_dictionary(arr.type) and isinstance(arr, pa.DictionaryArray)):
-        return set(labels(batch, col)[1].tolist())
-    codes = np.asarray(arr.indices.to_numpy(zero_copy_only=False))
-    values = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False)).astype(str)
-    return set(values[np.bincount(codes, minlength=values.shape[0]) > 0].tolist())
+    codes, keys = label_codes(batch, col)
+    return set(keys[np.bincount(codes, minlength=keys.shape[0]) > 0].tolist())
 
 
 def hash_rows(key: str, *arrays) -> np.ndarray:

@@ -135,7 +135,7 @@ def judge_command(
     report: ReportOption = None,
 ) -> None:
     """Mean human score of each group from judge scores everywhere and labels on a subset."""
-    from ..scan import is_dataset_path
+    from ..scan import is_dataset_path, redact_uri
     from .compare import compare_groups, rank_frame, rank_groups
     from .means import judge_means
 
@@ -148,7 +148,8 @@ def judge_command(
     if streamed:
         # why the rows are streamed: an engine was asked for, or the input is a Parquet dataset
         where = ("read a single file without --engine" if engine is not None else
-                 f"{data} is read as a directory or glob of Parquet files, out of core; give a single file")
+                 f"{redact_uri(data)} is read as a directory or glob of Parquet files (or their URI), out of core; "
+                 "give a single file")
         if labels is not None or fmt != InputFormat.auto or categorical or scorer is not None:
             raise DataError(f"--labels, --format, --scorer and --categorical are available in memory only ({where})")
         if cov:

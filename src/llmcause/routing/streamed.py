@@ -121,9 +121,8 @@ class _Linear:
     its per-call input validation, which cost more than the arithmetic on a batch's fold (the scoring pass
     calls a model per fold and per model on every batch). `of` gives None for any other model."""
 
-    def __init__(self, mean, scale, coef_t, intercept, link: str, classes=None):
-        self.mean, self.scale, self.coef_t, self.intercept = mean, scale, coef_t, intercept
-        self.link, self.classes_ = link, classes
+    def __init__(self, mean, scale, coef_t, intercept, link: str):
+        self.mean, self.scale, self.coef_t, self.intercept, self.link = mean, scale, coef_t, intercept, link
 
     @classmethod
     def of(cls, model) -> "_Linear | None":
@@ -143,7 +142,7 @@ class _Linear:
                 return None
             return cls(mean, scale, last.coef_.T, last.intercept_, "identity")
         link = "expit" if len(last.classes_) <= 2 else "softmax"
-        return cls(mean, scale, last.coef_.T, last.intercept_, link, last.classes_)
+        return cls(mean, scale, last.coef_.T, last.intercept_, link)
 
     def _decision(self, X):
         Z = np.array(X, dtype=float)  # scikit-learn transforms a copy in place
